@@ -1,0 +1,29 @@
+using LoadBalancer.Pipeline;
+
+namespace LoadBalancer.Balancing;
+
+// Fewest in-flight requests per unit of weight. Ties rotate (the scan starts one further each
+// time), so idle backends share the traffic instead of the first one taking it all.
+public sealed class LeastConnectionsPolicy : IBalancingPolicy
+{
+    uint _start;
+
+    public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
+    {
+        var n = eligible.Length;
+        var first = (int)(_start++ % (uint)n);
+        var best = eligible[first];
+        for (var k = 1; k < n; k++)
+        {
+            var e = eligible[(first + k) % n];
+            if (Load.Less(e, best)) best = e;
+        }
+        return best;
+    }
+}
+
+static class Load
+{
+    /// <summary>a.InFlight / a.Weight &lt; b.InFlight / b.Weight, without division.</summary>
+    public static bool Less(BackendEntry a, BackendEntry b) => (long)a.InFlight * b.Weight < (long)b.InFlight * a.Weight;
+}

@@ -1,0 +1,20 @@
+using LoadBalancer.Pipeline;
+
+namespace LoadBalancer.Balancing;
+
+// Weighted random: a backend of weight 2 is chosen twice as often as one of weight 1.
+public sealed class RandomPolicy(Random random) : IBalancingPolicy
+{
+    public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
+    {
+        long total = 0;
+        foreach (var e in eligible) total += e.Weight;
+        var r = random.NextInt64(total);
+        foreach (var e in eligible)
+        {
+            r -= e.Weight;
+            if (r < 0) return e;
+        }
+        return eligible[^1];
+    }
+}

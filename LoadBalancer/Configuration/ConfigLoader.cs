@@ -1,0 +1,181 @@
+using System.Text.Json;
+
+namespace LoadBalancer.Configuration;
+
+// Reads lb.json into an LbConfig, or throws ConfigException with the one line a user needs:
+// the file, the key as spelled in the docs (healthCheck.interval, backends[1].url) and the problem.
+// Keys are case-insensitive; comments and trailing commas are allowed.
+public static class ConfigLoader
+{
+    public static readonly Uri DefaultListen = new("http://127.0.0.1:8080");
+    public static readonly Uri DefaultAdmin = new("http://127.0.0.1:8081");
+
+    static readonly JsonDocumentOptions JsonOptions = new()
+    {
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    public static LbConfig Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new ConfigException($"{path}: file not found");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"{path}: cannot read: {e.Message}");
+        }
+        return Parse(bytes, path);
+    }
+
+    public static LbConfig Parse(ReadOnlyMemory<byte> json, string path)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            var where = e.LineNumber is { } line ? $"line {line + 1}, column {(e.BytePositionInLine ?? 0) + 1}: " : "";
+            throw new ConfigException($"{path}: {where}invalid JSON");
+        }
+        using (doc)
+        {
+            return new Reader(path).Root(doc.RootElement);
+        }
+    }
+
+    public static string Normalise(Uri uri)
+    {
+        var path = uri.AbsolutePath.TrimEnd('/');
+        return $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{path}";
+    }
+
+    sealed class Reader(string file)
+    {
+        ConfigException Error(string key, string problem) => new($"{file}: {key}: {problem}");
+
+        public LbConfig Root(JsonElement root)
+        {
+            if (root.ValueKind != JsonValueKind.Object) throw new ConfigException($"{file}: the top level must be a JSON object");
+
+            var health = Get(root, "healthCheck") is { } h ? Object(h, "healthCheck") : (JsonElement?)null;
+            var passive = Get(root, "passiveHealth") is { } p ? Object(p, "passiveHealth") : (JsonElement?)null;
+            var pool = Get(root, "pool") is { } o ? Object(o, "pool") : (JsonElement?)null;
+
+            var balancing = String(root, "balancing", "balancing") ?? BalancingNames.RoundRobin;
+            var policy = BalancingNames.All.FirstOrDefault(n => n.Equals(balancing.Trim(), StringComparison.OrdinalIgnoreCase))
+                ?? throw Error("balancing", $"unknown balancing policy \"{balancing}\" (use {string.Join(", ", BalancingNames.All)})");
+
+            var path = String(health, "path", "healthCheck.path") ?? "/healthcheck";
+            if (!path.StartsWith('/')) throw Error("healthCheck.path", $"\"{path}\" must start with /");
+
+            return new LbConfig(
+                Listen: Listener(root, "listen", DefaultListen),
+                Admin: Listener(root, "admin", DefaultAdmin),
+                Balancing: policy,
+                Backends: Backends(root),
+                HealthCheck: new HealthCheckConfig(
+                    path,
+                    Duration(health, "interval", "healthCheck.interval", TimeSpan.FromSeconds(10)),
+                    Duration(health, "timeout", "healthCheck.timeout", TimeSpan.FromSeconds(2)),
+                    Int(health, "healthyThreshold", "healthCheck.healthyThreshold", 2, 1, 1000),
+                    Int(health, "unhealthyThreshold", "healthCheck.unhealthyThreshold", 2, 1, 1000)),
+                PassiveHealth: new PassiveHealthConfig(
+                    Int(passive, "consecutiveFailures", "passiveHealth.consecutiveFailures", 3, 1, 1_000_000),
+                    Duration(passive, "ejectFor", "passiveHealth.ejectFor", TimeSpan.FromSeconds(30))),
+                Pool: new PoolConfig(
+                    Int(pool, "maxConnectionsPerBackend", "pool.maxConnectionsPerBackend", 1024, 1, 1_000_000),
+                    Duration(pool, "idleTimeout", "pool.idleTimeout", TimeSpan.FromSeconds(60)),
+                    Duration(pool, "lifetime", "pool.lifetime", TimeSpan.FromMinutes(5)),
+                    Duration(pool, "connectTimeout", "pool.connectTimeout", TimeSpan.FromSeconds(2))),
+                RequestTimeout: Duration(root, "requestTimeout", "requestTimeout", TimeSpan.FromSeconds(30)),
+                Retries: Int(root, "retries", "retries", 2, 0, 100));
+        }
+
+        List<BackendConfig> Backends(JsonElement root)
+        {
+            if (Get(root, "backends") is not { } list) throw Error("backends", "is required: a list of { \"url\": \"http://host:port\" }");
+            if (list.ValueKind != JsonValueKind.Array) throw Error("backends", "must be a list");
+            var result = new List<BackendConfig>();
+            var i = 0;
+            foreach (var item in list.EnumerateArray())
+            {
+                var key = $"backends[{i}]";
+                Object(item, key);
+                var url = String(item, "url", key + ".url") ?? throw Error(key + ".url", "is required");
+                if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0)
+                    throw Error(key + ".url", $"\"{url}\" is not an absolute http:// or https:// URL");
+                if (uri.Query.Length > 0 || uri.Fragment.Length > 0)
+                    throw Error(key + ".url", $"\"{url}\" must not have a query or fragment");
+                var normalised = Normalise(uri);
+                var duplicate = result.FindIndex(b => b.Key == normalised);
+                if (duplicate >= 0) throw Error(key + ".url", $"\"{url}\" duplicates backends[{duplicate}].url");
+                var weight = Int(item, "weight", key + ".weight", 1, 1, 1000);
+                result.Add(new BackendConfig(url.Trim(), normalised, new Uri(normalised + "/"), weight));
+                i++;
+            }
+            if (result.Count == 0) throw Error("backends", "needs at least one backend");
+            return result;
+        }
+
+        Uri Listener(JsonElement root, string name, Uri fallback)
+        {
+            var text = String(root, name, name);
+            if (text is null) return fallback;
+            // Kestrel's wildcards, so that "http://*:8080" and "http://+:8080" mean every interface.
+            var candidate = text.Trim().Replace("://*:", "://0.0.0.0:").Replace("://+:", "://0.0.0.0:");
+            if (!Uri.TryCreate(candidate, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/")
+                throw Error(name, $"\"{text}\" must look like http://127.0.0.1:8080");
+            if (!uri.IsLoopback && !System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out _))
+                throw Error(name, $"\"{text}\": the host must be an IP address or localhost");
+            return uri;
+        }
+
+        static JsonElement? Get(JsonElement? obj, string name)
+        {
+            if (obj is not { ValueKind: JsonValueKind.Object } o) return null;
+            foreach (var p in o.EnumerateObject())
+                if (p.Name.Equals(name, StringComparison.OrdinalIgnoreCase) && p.Value.ValueKind != JsonValueKind.Null)
+                    return p.Value;
+            return null;
+        }
+
+        JsonElement Object(JsonElement e, string key) =>
+            e.ValueKind == JsonValueKind.Object ? e : throw Error(key, "must be a JSON object");
+
+        string? String(JsonElement? obj, string name, string key)
+        {
+            if (Get(obj, name) is not { } e) return null;
+            if (e.ValueKind != JsonValueKind.String) throw Error(key, "must be a string");
+            return e.GetString()!;
+        }
+
+        int Int(JsonElement? obj, string name, string key, int fallback, int min, int max)
+        {
+            if (Get(obj, name) is not { } e) return fallback;
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out var n))
+                throw Error(key, $"must be a whole number from {min} to {max}");
+            if (n < min || n > max) throw Error(key, $"{n} is out of range: must be from {min} to {max}");
+            return n;
+        }
+
+        TimeSpan Duration(JsonElement? obj, string name, string key, TimeSpan fallback)
+        {
+            if (Get(obj, name) is not { } e) return fallback;
+            var text = e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetRawText();
+            if (e.ValueKind != JsonValueKind.String || !Durations.TryParse(text, out var d))
+                throw Error(key, $"{text} is not a duration: use 250ms, 10s, 2m, 1h or 00:00:10");
+            if (d <= TimeSpan.Zero) throw Error(key, $"{text} must be more than zero");
+            if (d > TimeSpan.FromDays(24)) throw Error(key, $"{text} is too long: at most 24 days");
+            return d;
+        }
+    }
+}

@@ -1,0 +1,37 @@
+namespace LoadBalancer.Configuration;
+
+// The whole of lb.json after parsing and validation. Immutable: the config watcher
+// builds a new one on every change and hands it to the state task as a message.
+public sealed record LbConfig(
+    Uri Listen,
+    Uri Admin,
+    string Balancing,
+    IReadOnlyList<BackendConfig> Backends,
+    HealthCheckConfig HealthCheck,
+    PassiveHealthConfig PassiveHealth,
+    PoolConfig Pool,
+    TimeSpan RequestTimeout,
+    int Retries);
+
+/// <param name="Url">As written in lb.json: the label in /status and /metrics.</param>
+/// <param name="Key">Normalised (lower-case scheme and host, explicit port, no trailing slash):
+/// what makes two entries the same backend.</param>
+public sealed record BackendConfig(string Url, string Key, Uri Uri, int Weight);
+
+public sealed record HealthCheckConfig(
+    string Path, TimeSpan Interval, TimeSpan Timeout, int HealthyThreshold, int UnhealthyThreshold);
+
+public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan EjectFor);
+
+public sealed record PoolConfig(
+    int MaxConnectionsPerBackend, TimeSpan IdleTimeout, TimeSpan Lifetime, TimeSpan ConnectTimeout);
+
+public static class BalancingNames
+{
+    public const string RoundRobin = "round-robin";
+    public const string LeastConnections = "least-connections";
+    public const string PowerOfTwo = "power-of-two";
+    public const string Random = "random";
+
+    public static readonly string[] All = [RoundRobin, LeastConnections, PowerOfTwo, Random];
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using LoadBalancer.Configuration;
+using LoadBalancer.Pipeline;
+
+namespace LoadBalancer.Forwarding;
+
+// Makes a BackendRoute for a backend: one SocketsHttpHandler per backend is its connection pool
+// (keep-alive connections reused across requests), sized and timed by lb.json's pool section.
+// Its ConnectCallback wraps every connection's stream, so the state task hears of each pooled
+// connection opening and closing: /status and /metrics show the pool as it really is.
+public sealed class BackendPools(PoolConfig pool, StateClient state)
+{
+    int _nextId;
+
+    public BackendRoute Create(BackendConfig backend)
+    {
+        BackendRoute? route = null;
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+            UseCookies = false,
+            EnableMultipleHttp2Connections = true,
+            ActivityHeadersPropagator = null, // no tracing headers added to forwarded requests
+            MaxConnectionsPerServer = pool.MaxConnectionsPerBackend,
+            PooledConnectionIdleTimeout = pool.IdleTimeout,
+            PooledConnectionLifetime = pool.Lifetime,
+            ConnectTimeout = pool.ConnectTimeout,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+                var r = route!;
+                state.Post(new ConnectionsChanged(r, +1));
+                return new CountedStream(socket, () => state.Post(new ConnectionsChanged(r, -1)));
+            },
+        };
+        route = new BackendRoute(Interlocked.Increment(ref _nextId), backend.Url, backend.Key,
+            new HttpMessageInvoker(handler, disposeHandler: true));
+        return route;
+    }
+
+    // A NetworkStream that reports, once, when the pool closes it.
+    sealed class CountedStream(Socket socket, Action onClose) : NetworkStream(socket, ownsSocket: true)
+    {
+        int _closed;
+
+        protected override void Dispose(bool disposing)
+        {
+            if (Interlocked.Exchange(ref _closed, 1) == 0) onClose();
+            base.Dispose(disposing);
+        }
+    }
+}

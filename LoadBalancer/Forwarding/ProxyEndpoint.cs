@@ -1,0 +1,102 @@
+using LoadBalancer.Pipeline;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LoadBalancer.Forwarding;
+
+// Stage 4, the request handler (one per request, on Kestrel's threads). For each attempt:
+// ask the state task for a backend, forward with YARP's IHttpForwarder through that backend's
+// pool, and tell the state task how it went (which also releases the in-flight slot).
+// Retries only what the contract allows, each on a backend not tried yet:
+//   - nothing was sent (connect refused or timed out, TLS failed): any method;
+//   - reset, malformed or timed out before response headers: GET/HEAD/OPTIONS without a body.
+// A response from a backend, whatever its status, is passed through and never retried.
+public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, ILogger<ProxyEndpoint> log)
+{
+    public async Task HandleAsync(HttpContext context)
+    {
+        BackendRoute[]? tried = null;
+        var last = Outcome.Response;
+        while (true)
+        {
+            Pick pick;
+            try
+            {
+                pick = await state.PickAsync(tried).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
+            {
+                await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "shutting down").ConfigureAwait(false);
+                return;
+            }
+            if (pick.Backend is not { } backend)
+            {
+                if (tried is null)
+                {
+                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "no healthy backends", retryAfter: "1").ConfigureAwait(false);
+                }
+                else
+                {
+                    await WriteFailureAsync(context, last, tried.Length).ConfigureAwait(false);
+                }
+                return;
+            }
+
+            var outcome = Outcome.ClientAbort;
+            try
+            {
+                var error = await forwarder.SendAsync(context, backend.Key, backend.Client,
+                    pick.Settings.RequestConfig, ForwardedHeaders.Instance).ConfigureAwait(false);
+                var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
+                outcome = FailureClassifier.Classify(error, exception, context.RequestAborted.IsCancellationRequested, context.Response.StatusCode);
+                if (error != ForwarderError.None) Log.ForwardFailed(log, backend.Url, outcome.Describe(), error, exception?.Message);
+            }
+            finally
+            {
+                // Always: an in-flight slot must never leak, whatever went wrong above.
+                await state.TellAsync(new RequestOutcome(backend, outcome,
+                    outcome is Outcome.Response or Outcome.BadGatewayStatus ? context.Response.StatusCode : 0)).ConfigureAwait(false);
+            }
+
+            if (outcome is Outcome.Response or Outcome.BadGatewayStatus or Outcome.ClientAbort or Outcome.ResetAfterHeaders
+                || context.Response.HasStarted)
+                return;
+
+            last = outcome;
+            tried = tried is null ? [backend] : [.. tried, backend];
+            if (tried.Length > pick.Settings.Retries || !CanRetry(context.Request, outcome))
+            {
+                await WriteFailureAsync(context, outcome, tried.Length).ConfigureAwait(false);
+                return;
+            }
+            // Nothing reached the client: forget this attempt and send the request again.
+            context.Features.Set<IForwarderErrorFeature>(null);
+            context.Response.Clear();
+        }
+    }
+
+    static bool CanRetry(HttpRequest request, Outcome outcome) =>
+        outcome.NothingSent()
+        || (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method) || HttpMethods.IsOptions(request.Method))
+           && request.ContentLength is null or 0 && !request.Headers.ContainsKey("Transfer-Encoding");
+
+    static Task WriteFailureAsync(HttpContext context, Outcome last, int attempts)
+    {
+        var timedOut = last is Outcome.ResponseTimeout or Outcome.ConnectTimeout;
+        var what = attempts == 1 ? "the backend attempt" : $"all {attempts} backend attempts";
+        return timedOut
+            ? WriteErrorAsync(context, StatusCodes.Status504GatewayTimeout, $"gateway timeout: {what} failed, the last with {last.Describe()}")
+            : WriteErrorAsync(context, StatusCodes.Status502BadGateway, $"bad gateway: {what} failed, the last with {last.Describe()}");
+    }
+
+    static Task WriteErrorAsync(HttpContext context, int status, string text, string? retryAfter = null)
+    {
+        if (context.Response.HasStarted) return Task.CompletedTask;
+        context.Response.Clear();
+        context.Response.StatusCode = status;
+        if (retryAfter is not null) context.Response.Headers.RetryAfter = retryAfter;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(text + "\n");
+    }
+}

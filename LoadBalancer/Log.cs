@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LoadBalancer;
+
+// Every log line the balancer writes, with stable event ids. Message templates, not
+// interpolation: structured loggers keep the fields. Nothing per request at Information.
+public static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "LoadBalancer listening on {Listen}, admin on {Admin}, balancing {Balancing}, backends {Backends}")]
+    public static partial void Started(ILogger logger, string listen, string admin, string balancing, string backends);
+
+    [LoggerMessage(2, LogLevel.Information, "Backend {Backend} is now {State}: {Reason}")]
+    public static partial void BackendChanged(ILogger logger, string backend, string state, string reason);
+
+    [LoggerMessage(3, LogLevel.Information, "Backend {Backend} removed: {Reason}")]
+    public static partial void BackendRemoved(ILogger logger, string backend, string reason);
+
+    [LoggerMessage(4, LogLevel.Warning, "Backend {Backend} was the last eligible backend and is now {State}: clients get 503 until a backend recovers")]
+    public static partial void NoEligibleBackends(ILogger logger, string backend, string state);
+
+    [LoggerMessage(10, LogLevel.Debug, "Probe {Backend}: status {Status}, {LatencyMs:0.0} ms, error {Error}")]
+    public static partial void ProbeResult(ILogger logger, string backend, int? status, double latencyMs, string? error);
+
+    [LoggerMessage(11, LogLevel.Debug, "Forward to {Backend} failed: {Outcome} ({Error}: {Message})")]
+    public static partial void ForwardFailed(ILogger logger, string backend, string outcome, ForwarderError error, string? message);
+
+    [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}")]
+    public static partial void ReloadApplied(ILogger logger, int backends, string balancing);
+
+    [LoggerMessage(21, LogLevel.Error, "Configuration change rejected, the running configuration stays: {Problem}")]
+    public static partial void ReloadRejected(ILogger logger, string problem);
+
+    [LoggerMessage(22, LogLevel.Warning, "listen and admin changes take effect only after a restart; still listening on {Listen}, admin on {Admin}")]
+    public static partial void ListenChangeNeedsRestart(ILogger logger, string listen, string admin);
+
+    [LoggerMessage(30, LogLevel.Error, "The state task failed to handle a {Message}; the loop goes on")]
+    public static partial void MessageFailed(ILogger logger, string message, Exception exception);
+
+    [LoggerMessage(31, LogLevel.Critical, "The state task died: no request can be answered, stopping")]
+    public static partial void StateTaskDied(ILogger logger, Exception exception);
+}

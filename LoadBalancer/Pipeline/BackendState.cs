@@ -1,0 +1,131 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancer.Pipeline;
+
+// Stage 3, the single owner of all backend state. Reads events (probe results, request
+// outcomes, connection counts, new configurations) and requests (picks, probe plans, status)
+// and applies them to the BackendTable. Nothing else reads or writes that state, so there is no
+// lock anywhere: a handler that wants a backend asks here and waits for the reply.
+// It never awaits I/O: one slow thing here would stall every request.
+//
+//   Go:  for { select { case e := <-events: table.Apply(e); case r := <-requests: r.reply <- table.Answer(r) } }
+//
+// Stops when both channels are completed and drained: StopAsync completes them after Kestrel
+// has drained its requests, so late outcomes are still counted and late picks still answered.
+public sealed class BackendState : BackgroundService
+{
+    readonly ChannelReader<StateEvent> _events;
+    readonly ChannelReader<StateRequest> _requests;
+    readonly ChannelWriter<StateEvent> _eventsWriter;
+    readonly ChannelWriter<StateRequest> _requestsWriter;
+    readonly BackendTable _table;
+    readonly ILogger _log;
+
+    public BackendState(PipelineChannels channels, BackendTable table, ILogger<BackendState> log)
+    {
+        _events = channels.Events.Reader;
+        _requests = channels.Requests.Reader;
+        _eventsWriter = channels.Events.Writer;
+        _requestsWriter = channels.Requests.Writer;
+        _table = table;
+        _log = log;
+    }
+
+    public BackendTable Table => _table;
+
+    // Waits without the stopping token on purpose: requests still draining through Kestrel need
+    // answers after the host has begun to stop. The channels' completion ends the loop instead.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(RunAsync, CancellationToken.None);
+
+    async Task RunAsync()
+    {
+        var select = new Select<StateEvent, StateRequest>(_events, _requests);
+        try
+        {
+            while (await select.WaitAsync().ConfigureAwait(false))
+            {
+                // Events first, so the picks of this batch see the freshest health.
+                while (_events.TryRead(out var e)) Handle(e);
+                while (_requests.TryRead(out var r)) Handle(r);
+                _table.Tick();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Only a bug in this loop itself gets here (each message is isolated below). Fail
+            // loudly and make sure nobody waits forever for an answer that will never come.
+            Log.StateTaskDied(_log, ex);
+            _requestsWriter.TryComplete(ex);
+            _eventsWriter.TryComplete(ex);
+            while (_requests.TryRead(out var r)) Fail(r, ex);
+            Environment.ExitCode = 1;
+            throw;
+        }
+    }
+
+    void Handle(StateEvent e)
+    {
+        try
+        {
+            switch (e)
+            {
+                case RequestOutcome o: _table.Apply(o); break;
+                case ProbeResult p:
+                    Log.ProbeResult(_log, p.Backend.Url, p.Status, p.Latency.TotalMilliseconds, p.Error);
+                    _table.Apply(p);
+                    break;
+                case ConnectionsChanged c: _table.Apply(c); break;
+                case ConfigChanged c:
+                    _table.Reconcile(c.Config);
+                    Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing);
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.MessageFailed(_log, e.GetType().Name, ex);
+        }
+    }
+
+    void Handle(StateRequest r)
+    {
+        try
+        {
+            switch (r)
+            {
+                case PickRequest p: p.Reply.TrySetResult(_table.Choose(p.Exclude)); break;
+                case ProbePlanRequest p: p.Reply.TrySetResult(_table.ProbePlan()); break;
+                case StatusRequest s: s.Reply.TrySetResult(_table.Snapshot()); break;
+            }
+        }
+        catch (Exception ex)
+        {
+            // The asker gets the exception instead of an answer; the loop goes on.
+            Log.MessageFailed(_log, r.GetType().Name, ex);
+            Fail(r, ex);
+        }
+    }
+
+    static void Fail(StateRequest r, Exception ex)
+    {
+        switch (r)
+        {
+            case PickRequest p: p.Reply.TrySetException(ex); break;
+            case ProbePlanRequest p: p.Reply.TrySetException(ex); break;
+            case StatusRequest s: s.Reply.TrySetException(ex); break;
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Close from the sender's side, as in Go: no new messages; the loop drains what is
+        // queued and ends. Kestrel has stopped by now (it stops first), so no handler is left.
+        _requestsWriter.TryComplete();
+        _eventsWriter.TryComplete();
+        if (ExecuteTask is { } running)
+            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

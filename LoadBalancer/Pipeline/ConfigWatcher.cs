@@ -1,0 +1,84 @@
+using System.Threading.Channels;
+using LoadBalancer.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancer.Pipeline;
+
+// Watches lb.json and tells the state task about every valid change (ConfigChanged) and the
+// ticker about a new probe interval. It polls: reading a small file twice a second is cheap,
+// and unlike a file-system watcher it sees every way a file gets replaced (in-place rewrite,
+// rename over it, a Kubernetes ConfigMap's symlink swap) on every file system.
+// An invalid file is logged once (when it has stayed the same for two polls, so an editor's
+// half-written file is not reported) and the running configuration stays.
+public sealed class ConfigWatcher(
+    string path, LbConfig running, StateClient state, ChannelWriter<TimeSpan> periods,
+    TimeProvider time, ILogger<ConfigWatcher> log) : BackgroundService
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+
+    byte[]? _seen;                              // the content last looked at
+    bool _invalidPending;                        // _seen does not parse; not logged yet
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _seen = TryRead();
+        using var timer = new PeriodicTimer(PollInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                await PollAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    internal async Task PollAsync()
+    {
+        var bytes = TryRead();
+        if (bytes is null) return; // mid-rename or deleted: keep what runs, look again next time
+        if (_seen is not null && bytes.AsSpan().SequenceEqual(_seen))
+        {
+            if (_invalidPending) // unchanged for a whole poll: not an editor mid-write
+            {
+                _invalidPending = false;
+                try { ConfigLoader.Parse(bytes, path); }
+                catch (ConfigException e) { Log.ReloadRejected(log, e.Message); }
+            }
+            return;
+        }
+        _seen = bytes;
+
+        LbConfig next;
+        try
+        {
+            next = ConfigLoader.Parse(bytes, path);
+        }
+        catch (ConfigException)
+        {
+            _invalidPending = true;
+            return;
+        }
+        _invalidPending = false;
+        if (SameContent(next, running)) return;
+
+        if (next.Listen != running.Listen || next.Admin != running.Admin)
+        {
+            Log.ListenChangeNeedsRestart(log, running.Listen.ToString(), running.Admin.ToString());
+            next = next with { Listen = running.Listen, Admin = running.Admin };
+        }
+        if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
+        running = next;
+        await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);
+    }
+
+    static bool SameContent(LbConfig a, LbConfig b) =>
+        a with { Backends = [] } == b with { Backends = [] } && a.Backends.SequenceEqual(b.Backends);
+
+    byte[]? TryRead()
+    {
+        try { return File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+    }
+}

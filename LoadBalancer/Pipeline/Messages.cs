@@ -1,0 +1,120 @@
+using LoadBalancer.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LoadBalancer.Pipeline;
+
+// Everything that crosses a channel, in one place. Immutable, so safe to share between tasks.
+//
+//   ticks     Ticker        -> HealthChecker   Tick
+//   events    many writers  -> BackendState    StateEvent: a "tell", no answer expected
+//   requests  many writers  -> BackendState    StateRequest: an "ask", the reply slot travels inside
+//   periods   ConfigWatcher -> Ticker          TimeSpan: a new probe interval after a reload
+
+public readonly record struct Tick(DateTimeOffset At);
+
+// ---- events: one-way messages to the state task -------------------------------------------
+
+public abstract record StateEvent;
+
+/// <summary>One backend's answer to one probe. Error is null when the probe got a status.</summary>
+public sealed record ProbeResult(BackendRoute Backend, DateTimeOffset At, int? Status, TimeSpan Latency, string? Error)
+    : StateEvent
+{
+    public bool Passed => Error is null && Status is >= 200 and < 300;
+}
+
+/// <summary>A forward attempt ended: releases the in-flight slot that its pick took.</summary>
+public sealed record RequestOutcome(BackendRoute Backend, Outcome Kind, int Status) : StateEvent;
+
+/// <summary>A pooled connection to a backend opened (+1) or closed (-1).</summary>
+public sealed record ConnectionsChanged(BackendRoute Backend, int Delta) : StateEvent;
+
+/// <summary>lb.json changed and the new file is valid.</summary>
+public sealed record ConfigChanged(LbConfig Config) : StateEvent;
+
+// ---- requests: the message carries its reply, as in Pike's balancer -----------------------
+// Replies are created with RunContinuationsAsynchronously, so the asker never resumes on the
+// state task's thread.
+
+public abstract record StateRequest;
+
+/// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).</summary>
+public sealed record PickRequest(BackendRoute[]? Exclude, TaskCompletionSource<Pick> Reply) : StateRequest;
+
+/// <summary>Which backends to probe this round, and how.</summary>
+public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : StateRequest;
+
+/// <summary>A snapshot for /status and /metrics.</summary>
+public sealed record StatusRequest(TaskCompletionSource<StatusSnapshot> Reply) : StateRequest;
+
+// ---- what replies carry ---------------------------------------------------------------------
+
+/// <summary>Backend is null when no backend is eligible. Settings are the forwarding rules in force.</summary>
+public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings);
+
+public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout)
+{
+    public ForwarderRequestConfig RequestConfig { get; } = new() { ActivityTimeout = RequestTimeout };
+}
+
+public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);
+
+public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends);
+
+public sealed record BackendStatus(
+    string Url, int Weight, BackendHealth State, int InFlight, long Requests, long Failures,
+    ProbeResult? LastProbe, int OpenConnections);
+
+public enum BackendHealth { Unknown, Healthy, Unhealthy, Ejected, Draining }
+
+/// <summary>How one forward attempt ended, as the state task counts it.</summary>
+public enum Outcome
+{
+    /// <summary>The backend answered with a status that is not 502/503/504.</summary>
+    Response,
+    /// <summary>The backend answered 502, 503 or 504: passed through, but counted as a failure.</summary>
+    BadGatewayStatus,
+    ConnectRefused,
+    ConnectTimeout,
+    TlsFailure,
+    /// <summary>No response headers within requestTimeout.</summary>
+    ResponseTimeout,
+    /// <summary>The connection broke (or the response was malformed) before response headers.</summary>
+    ResetBeforeHeaders,
+    /// <summary>The connection broke while the response body was streaming.</summary>
+    ResetAfterHeaders,
+    /// <summary>The client went away or cancelled: never the backend's fault.</summary>
+    ClientAbort,
+}
+
+public static class OutcomeExtensions
+{
+    /// <summary>Does this outcome count against the backend (passive health)?</summary>
+    public static bool IsBackendFailure(this Outcome o) => o is not (Outcome.Response or Outcome.ClientAbort);
+
+    /// <summary>Nothing reached the backend: safe to retry any method.</summary>
+    public static bool NothingSent(this Outcome o) => o is Outcome.ConnectRefused or Outcome.ConnectTimeout or Outcome.TlsFailure;
+
+    public static string Describe(this Outcome o) => o switch
+    {
+        Outcome.Response => "response",
+        Outcome.BadGatewayStatus => "502/503/504 status",
+        Outcome.ConnectRefused => "connection refused",
+        Outcome.ConnectTimeout => "connect timeout",
+        Outcome.TlsFailure => "TLS failure",
+        Outcome.ResponseTimeout => "response timeout",
+        Outcome.ResetBeforeHeaders => "connection reset",
+        Outcome.ResetAfterHeaders => "reset after headers",
+        Outcome.ClientAbort => "client abort",
+        _ => o.ToString(),
+    };
+
+    public static string Label(this BackendHealth h) => h switch
+    {
+        BackendHealth.Unknown => "unknown",
+        BackendHealth.Healthy => "healthy",
+        BackendHealth.Unhealthy => "unhealthy",
+        BackendHealth.Ejected => "ejected",
+        _ => "draining",
+    };
+}

@@ -1,0 +1,42 @@
+using System.Threading.Channels;
+
+namespace LoadBalancer.Pipeline;
+
+// Every channel of the pipeline, made in one place so their capacities and full-modes can be
+// read (and argued about) together. None is unbounded: a stuck consumer shows up as waiting
+// writers, not as memory growing until the process dies.
+public sealed class PipelineChannels
+{
+    /// <summary>Ticker -> HealthChecker. One slot, DropWrite: Go's time.Ticker. A health checker
+    /// still busy with the last round misses ticks instead of queueing a backlog of rounds.</summary>
+    public Channel<Tick> Ticks { get; } = Channel.CreateBounded<Tick>(new BoundedChannelOptions(1)
+    {
+        FullMode = BoundedChannelFullMode.DropWrite,
+        SingleReader = true,
+        SingleWriter = true,
+    });
+
+    /// <summary>Everyone -> BackendState, one-way. Wait when full: an outcome is never dropped,
+    /// or in-flight counts would drift. Sized for a burst of every in-flight request ending at once.</summary>
+    public Channel<StateEvent> Events { get; } = Channel.CreateBounded<StateEvent>(new BoundedChannelOptions(8192)
+    {
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+    });
+
+    /// <summary>Handlers, HealthChecker, admin -> BackendState, each carrying its reply slot.
+    /// Wait when full: back-pressure on new requests rather than dropping a question.</summary>
+    public Channel<StateRequest> Requests { get; } = Channel.CreateBounded<StateRequest>(new BoundedChannelOptions(8192)
+    {
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+    });
+
+    /// <summary>ConfigWatcher -> Ticker: a new probe interval. One slot, the newest wins.</summary>
+    public Channel<TimeSpan> Periods { get; } = Channel.CreateBounded<TimeSpan>(new BoundedChannelOptions(1)
+    {
+        FullMode = BoundedChannelFullMode.DropOldest,
+        SingleReader = true,
+        SingleWriter = true,
+    });
+}

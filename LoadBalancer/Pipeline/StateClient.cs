@@ -1,0 +1,41 @@
+using System.Threading.Channels;
+
+namespace LoadBalancer.Pipeline;
+
+// How everyone else talks to BackendState: ask (a request with a reply slot) or tell (an event).
+// Holds only the writing ends of the two channels.
+public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<StateRequest> requests)
+{
+    public StateClient(PipelineChannels channels) : this(channels.Events.Writer, channels.Requests.Writer) { }
+
+    public Task<Pick> PickAsync(BackendRoute[]? exclude = null) =>
+        AskAsync<Pick>(reply => new PickRequest(exclude, reply));
+
+    public Task<ProbePlan> ProbePlanAsync() => AskAsync<ProbePlan>(reply => new ProbePlanRequest(reply));
+
+    public Task<StatusSnapshot> StatusAsync() => AskAsync<StatusSnapshot>(reply => new StatusRequest(reply));
+
+    /// <summary>Tell without waiting when there is room (the usual case), else wait for room.</summary>
+    public ValueTask TellAsync(StateEvent e) => events.TryWrite(e) ? ValueTask.CompletedTask : events.WriteAsync(e);
+
+    /// <summary>For synchronous callers (a stream's Dispose): never blocks, never throws.</summary>
+    public void Post(StateEvent e)
+    {
+        if (!events.TryWrite(e)) _ = WriteLaterAsync(e);
+    }
+
+    async Task WriteLaterAsync(StateEvent e)
+    {
+        try { await events.WriteAsync(e).ConfigureAwait(false); }
+        catch (ChannelClosedException) { } // shutting down: nobody is counting any more
+    }
+
+    async Task<T> AskAsync<T>(Func<TaskCompletionSource<T>, StateRequest> make)
+    {
+        // RunContinuationsAsynchronously: the asker must not resume on the state task's thread.
+        var reply = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var request = make(reply);
+        if (!requests.TryWrite(request)) await requests.WriteAsync(request).ConfigureAwait(false);
+        return await reply.Task.ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,189 @@
+using System.Net;
+using LoadBalancer.Admin;
+using LoadBalancer.Configuration;
+using LoadBalancer.Forwarding;
+using LoadBalancer.Pipeline;
+using LoadBalancer.Probing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace LoadBalancer;
+
+// config -> channels -> stages -> Kestrel.
+//
+//   Ticker --ticks--> HealthChecker --events--> BackendState <--requests-- ProxyEndpoint (Kestrel)
+//                                                    ^  ^--events (outcomes)----'
+//                       ConfigWatcher --events-------'
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        if (ParseArgs(args) is not { } configPath)
+        {
+            Console.Error.WriteLine("usage: LoadBalancer [--config PATH]   (default: lb.json in the current directory)");
+            return 2;
+        }
+        LbConfig config;
+        try
+        {
+            config = ConfigLoader.Load(configPath);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+
+        await using var app = Build(config, configPath);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch (IOException e) // Kestrel: address in use, permission denied
+        {
+            Console.Error.WriteLine($"error: cannot listen: {e.Message}");
+            return 1;
+        }
+        await app.WaitForShutdownAsync();
+        return Environment.ExitCode;
+    }
+
+    static string? ParseArgs(string[] args)
+    {
+        var path = "lb.json";
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] is "--config" or "-c" && i + 1 < args.Length) path = args[++i];
+            else if (args[i].StartsWith("--config=", StringComparison.Ordinal)) path = args[i]["--config=".Length..];
+            else return null;
+        }
+        return Path.GetFullPath(path);
+    }
+
+    /// <summary>Seams for tests: a fake clock, a substituted probe, where the logs go.</summary>
+    public sealed class Options
+    {
+        public TimeProvider Time { get; init; } = TimeProvider.System;
+        public IBackendProbe? Probe { get; init; }
+        public Action<ILoggingBuilder>? Logging { get; init; }
+    }
+
+    public static WebApplication Build(LbConfig config, string configPath, Options? options = null)
+    {
+        options ??= new Options();
+        var time = options.Time;
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning); // we log each failed forward ourselves, at Debug
+        options.Logging?.Invoke(builder.Logging);
+
+        // Graceful stop: Kestrel stops accepting, lets requests finish (up to 30 s), then the
+        // stages stop in reverse order of registration.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+
+        ListenOptions? clientListener = null, adminListener = null;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = null; // no body limit: bodies stream through
+            k.Listen(EndPoint(config.Listen), l => clientListener = l);
+            k.Listen(EndPoint(config.Admin), l =>
+            {
+                adminListener = l;
+                l.Use(next => connection => { connection.Items[AdminConnection] = AdminConnection; return next(connection); });
+            });
+        });
+
+        // The channels and the stages. Registered sink first: hosted services start in this
+        // order and stop in reverse, so the ticker stops first and the state task last.
+        var channels = new PipelineChannels();
+        var state = new StateClient(channels);
+        var metrics = new LbMetrics();
+        var pools = new BackendPools(config.Pool, state);
+        builder.Services.AddSingleton(channels);
+        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(sp =>
+        {
+            var log = sp.GetRequiredService<ILogger<BackendTable>>();
+            return new BackendTable(config, pools.Create, time, change => LogChange(log, change), metrics);
+        });
+        builder.Services.AddSingleton<BackendState>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
+        builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, options.Probe ?? new HttpBackendProbe(time)));
+        builder.Services.AddHostedService(_ => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time));
+        builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
+            sp.GetRequiredService<ILogger<ConfigWatcher>>()));
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<ProxyEndpoint>();
+        builder.Services.AddSingleton<AdminEndpoints>();
+        builder.Services.AddSingleton<BoundAddresses>();
+
+        // /metrics: prometheus-net publishes this app's meter (and nothing else) from its own registry.
+        var registry = Metrics.NewCustomRegistry();
+        builder.Services.AddSingleton(registry);
+        var adapter = MeterAdapter.StartListening(new MeterAdapterOptions
+        {
+            Registry = registry,
+            MetricFactory = Metrics.WithCustomRegistry(registry),
+            InstrumentFilterPredicate = i => i.Meter == metrics.Meter,
+            ResolveHistogramBuckets = _ => [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+            MetricsExpireAfter = TimeSpan.FromDays(1), // the longest it allows; every probe re-touches the gauges
+        });
+
+        var app = builder.Build();
+        var proxy = app.Services.GetRequiredService<ProxyEndpoint>();
+        var admin = app.Services.GetRequiredService<AdminEndpoints>();
+        app.Run(context => IsAdmin(context) ? admin.HandleAsync(context) : proxy.HandleAsync(context));
+
+        var lifetime = app.Lifetime;
+        var startLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");
+        var bound = app.Services.GetRequiredService<BoundAddresses>();
+        lifetime.ApplicationStarted.Register(() =>
+        {
+            bound.Client = new Uri(Url(clientListener!));
+            bound.Admin = new Uri(Url(adminListener!));
+            Log.Started(startLog, Url(clientListener!), Url(adminListener!), config.Balancing,
+                string.Join(", ", config.Backends.Select(b => b.Weight == 1 ? b.Url : $"{b.Url} (weight {b.Weight})")));
+        });
+        lifetime.ApplicationStopped.Register(() => { adapter.Dispose(); metrics.Dispose(); });
+        return app;
+    }
+
+    /// <summary>After start: where clients connect and where the admin listener is (real ports, also for port 0).</summary>
+    public sealed class BoundAddresses
+    {
+        public Uri? Client { get; set; }
+        public Uri? Admin { get; set; }
+    }
+
+    public static Uri ClientUri(this WebApplication app) => app.Services.GetRequiredService<BoundAddresses>().Client!;
+    public static Uri AdminUri(this WebApplication app) => app.Services.GetRequiredService<BoundAddresses>().Admin!;
+
+    static readonly object AdminConnection = new();
+
+    static bool IsAdmin(HttpContext context) =>
+        context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionItemsFeature>()?.Items.ContainsKey(AdminConnection) == true;
+
+    static IPEndPoint EndPoint(Uri uri) =>
+        new(uri.IsLoopback && !IPAddress.TryParse(uri.Host.Trim('[', ']'), out _) ? IPAddress.Loopback : IPAddress.Parse(uri.Host.Trim('[', ']')), uri.Port);
+
+    static string Url(ListenOptions l) => $"http://{l.IPEndPoint}";
+
+    static void LogChange(ILogger log, StateChange change)
+    {
+        if (change.Removed) Log.BackendRemoved(log, change.Backend.Url, change.Reason);
+        else Log.BackendChanged(log, change.Backend.Url, change.State.Label(), change.Reason);
+    }
+}
