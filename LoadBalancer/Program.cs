@@ -119,7 +119,8 @@ public static class Program
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
             return new BackendTable(config, pools.Create, time, change => LogChange(log, change), metrics);
         });
-        builder.Services.AddSingleton<BackendState>();
+        builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
+            sp.GetRequiredService<ILogger<BackendState>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
         builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, options.Probe ?? new HttpBackendProbe(time)));
         builder.Services.AddHostedService(_ => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time));

@@ -22,15 +22,23 @@ public sealed class BackendState : BackgroundService
     readonly ChannelWriter<StateRequest> _requestsWriter;
     readonly BackendTable _table;
     readonly ILogger _log;
+    readonly ITimer _wakeTimer;
+    DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
 
-    public BackendState(PipelineChannels channels, BackendTable table, ILogger<BackendState> log)
+    public BackendState(PipelineChannels channels, BackendTable table, TimeProvider time, ILogger<BackendState> log)
     {
+        _time = time;
         _events = channels.Events.Reader;
         _requests = channels.Requests.Reader;
         _eventsWriter = channels.Events.Writer;
         _requestsWriter = channels.Requests.Writer;
         _table = table;
         _log = log;
+        // The loop never sleeps: a timer tells it (through its own events channel) when an
+        // ejection ends, so the change is logged on time even when no request comes.
+        // If events is full the loop is busy anyway and checks ejections after that batch.
+        var wake = _eventsWriter;
+        _wakeTimer = time.CreateTimer(_ => wake.TryWrite(Wake.Instance), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public BackendTable Table => _table;
@@ -50,6 +58,7 @@ public sealed class BackendState : BackgroundService
                 while (_events.TryRead(out var e)) Handle(e);
                 while (_requests.TryRead(out var r)) Handle(r);
                 _table.Tick();
+                ArmWakeTimer();
             }
         }
         catch (Exception ex)
@@ -65,6 +74,17 @@ public sealed class BackendState : BackgroundService
         }
     }
 
+    readonly TimeProvider _time;
+
+    void ArmWakeTimer()
+    {
+        var next = _table.NextEjectionEnd;
+        if (next == _wakeAt) return;
+        _wakeAt = next;
+        var due = next == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : next - _time.GetUtcNow();
+        _wakeTimer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+    }
+
     void Handle(StateEvent e)
     {
         try
@@ -77,6 +97,7 @@ public sealed class BackendState : BackgroundService
                     _table.Apply(p);
                     break;
                 case ConnectionsChanged c: _table.Apply(c); break;
+                case Wake: break; // Tick() after the batch does the work
                 case ConfigChanged c:
                     _table.Reconcile(c.Config);
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing);
@@ -127,5 +148,6 @@ public sealed class BackendState : BackgroundService
         if (ExecuteTask is { } running)
             await running.WaitAsync(cancellationToken).ConfigureAwait(false);
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        await _wakeTimer.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -117,8 +117,12 @@ public sealed class BackendTable
         }
     }
 
-    /// <summary>Called by the state loop after each batch, so an ejection ends on time even with no traffic.</summary>
+    /// <summary>Called by the state loop after each batch and when its ejection timer fires.</summary>
     public void Tick() => ExpireEjections();
+
+    /// <summary>When the next ejection ends (MaxValue: none), so the state loop can set a timer
+    /// and log the change on time even when no traffic comes.</summary>
+    public DateTimeOffset NextEjectionEnd => _nextEjectionEnd;
 
     // ---- active health --------------------------------------------------------------------
 

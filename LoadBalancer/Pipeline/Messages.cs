@@ -29,6 +29,12 @@ public sealed record RequestOutcome(BackendRoute Backend, Outcome Kind, int Stat
 /// <summary>A pooled connection to a backend opened (+1) or closed (-1).</summary>
 public sealed record ConnectionsChanged(BackendRoute Backend, int Delta) : StateEvent;
 
+/// <summary>The state task's own timer: an ejection is due to end.</summary>
+public sealed record Wake : StateEvent
+{
+    public static readonly Wake Instance = new();
+}
+
 /// <summary>lb.json changed and the new file is valid.</summary>
 public sealed record ConfigChanged(LbConfig Config) : StateEvent;
 
