@@ -9,9 +9,13 @@ var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, port));
 var app = builder.Build();
-app.MapGet("/healthcheck", () => "ok");
 app.Run(async context =>
 {
+    if (context.Request.Path == "/healthcheck")
+    {
+        await context.Response.WriteAsync("ok");
+        return;
+    }
     var h = context.Request.Headers;
     context.Response.ContentType = "text/plain";
     await context.Response.WriteAsync($"backend-{port} {context.Request.Method} {context.Request.Path}{context.Request.QueryString}" +
