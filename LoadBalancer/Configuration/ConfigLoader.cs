@@ -77,9 +77,14 @@ public static class ConfigLoader
             var path = String(health, "path", "healthCheck.path") ?? "/healthcheck";
             if (!path.StartsWith('/')) throw Error("healthCheck.path", $"\"{path}\" must start with /");
 
+            var listen = Listener(root, "listen", DefaultListen);
+            var admin = Listener(root, "admin", DefaultAdmin);
+            if (listen.Port != 0 && listen.Port == admin.Port && (listen.Host == admin.Host || IsAny(listen) || IsAny(admin)))
+                throw Error("admin", $"\"{admin}\" is the same address as listen: the admin listener needs its own port");
+
             return new LbConfig(
-                Listen: Listener(root, "listen", DefaultListen),
-                Admin: Listener(root, "admin", DefaultAdmin),
+                Listen: listen,
+                Admin: admin,
                 Balancing: policy,
                 Backends: Backends(root),
                 HealthCheck: new HealthCheckConfig(
@@ -138,6 +143,8 @@ public static class ConfigLoader
                 throw Error(name, $"\"{text}\": the host must be an IP address or localhost");
             return uri;
         }
+
+        static bool IsAny(Uri u) => u.Host is "0.0.0.0" or "[::]";
 
         static JsonElement? Get(JsonElement? obj, string name)
         {
