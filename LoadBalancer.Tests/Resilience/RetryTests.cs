@@ -1,0 +1,154 @@
+using System.Net;
+using System.Security.Cryptography;
+using LoadBalancer.Tests.Support;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancer.Tests.Resilience;
+
+// Forwarding, "Only attempts that got no response headers are retried": real backends that
+// refuse, reset or answer 503, and what the client sees.
+public sealed class RetryTests
+{
+    // Answers "<name> <body length> <sha256 of body>" so a test sees which backend got the body, whole.
+    static RequestDelegate Echo(string name) => async context =>
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[16 * 1024];
+        long length = 0;
+        int n;
+        while ((n = await context.Request.Body.ReadAsync(buffer)) > 0)
+        {
+            sha.AppendData(buffer, 0, n);
+            length += n;
+        }
+        await context.Response.WriteAsync($"{name} {length} {Convert.ToHexString(sha.GetHashAndReset())}");
+    };
+
+    static readonly RequestDelegate Reset = context =>
+    {
+        context.Abort();
+        return Task.CompletedTask;
+    };
+
+    static async Task<TestBackend> StoppedAsync()
+    {
+        var dead = await TestBackend.StartAsync("dead");
+        await dead.StopAsync(); // its port now refuses connections
+        return dead;
+    }
+
+    static HttpRequestMessage Request(string method, byte[]? body, bool chunked = false)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(method), "/upload?x=1");
+        if (body is not null)
+        {
+            request.Content = chunked ? new StreamContent(new NonSeekable(body)) : new ByteArrayContent(body);
+            if (chunked) request.Headers.TransferEncodingChunked = true;
+        }
+        return request;
+    }
+
+    static string Expected(string name, byte[]? body) =>
+        $"{name} {body?.Length ?? 0} {Convert.ToHexString(SHA256.HashData(body ?? []))}";
+
+    [Theory]
+    [InlineData("GET", 0, false)]
+    [InlineData("POST", 300_000, false)]
+    [InlineData("POST", 300_000, true)]
+    [InlineData("PUT", 17, false)]
+    public async Task Send_FirstBackendRefusesConnection_RetriedOnAnotherWithBodyIntact(string method, int size, bool chunked)
+    {
+        var dead = await StoppedAsync();
+        await using var good = await TestBackend.StartAsync("good", handler: Echo("good"));
+        await using var lb = await Balancer.StartAsync(Balancer.Config(dead, good)); // round-robin tries dead first
+        var body = size == 0 ? null : RandomNumberGenerator.GetBytes(size);
+
+        using var response = await lb.Client.SendAsync(Request(method, body, chunked));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(Expected("good", body), await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, good.Requests);
+        var deadStatus = await lb.WaitForStatusAsync(dead, s => s.InFlight() == 0);
+        Assert.Equal(1, deadStatus.Failures()); // it really was tried first
+    }
+
+    [Fact]
+    public async Task Get_FirstBackendResetsBeforeHeaders_RetriedOnAnother()
+    {
+        await using var reset = await TestBackend.StartAsync("reset", handler: Reset);
+        await using var good = await TestBackend.StartAsync("good");
+        await using var lb = await Balancer.StartAsync(Balancer.Config(reset, good));
+
+        using var response = await lb.Client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("backend-good", await response.Content.ReadAsStringAsync());
+        Assert.Equal(1, reset.Requests);
+        Assert.Equal(1, good.Requests);
+    }
+
+    [Fact]
+    public async Task Post_FirstBackendResetsBeforeHeaders_NotRetried502()
+    {
+        await using var reset = await TestBackend.StartAsync("reset", handler: Reset);
+        await using var good = await TestBackend.StartAsync("good", handler: Echo("good"));
+        await using var lb = await Balancer.StartAsync(Balancer.Config(reset, good));
+
+        using var response = await lb.Client.SendAsync(Request("POST", RandomNumberGenerator.GetBytes(10_000)));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.InRange(text.Length, 1, 300);
+        Assert.Equal(1, reset.Requests);
+        Assert.Equal(0, good.Requests); // a POST that may have reached a backend is never sent twice
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Get_RetriesZero_FailedAttemptNotRetried502(bool refused)
+    {
+        await using var bad = refused ? await StoppedAsync() : await TestBackend.StartAsync("reset", handler: Reset);
+        await using var good = await TestBackend.StartAsync("good");
+        var config = Balancer.Config(bad, good);
+        config["retries"] = 0;
+        await using var lb = await Balancer.StartAsync(config);
+
+        using var response = await lb.Client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(0, good.Requests);
+        // The next request goes on to the other backend: only retries were switched off.
+        Assert.Equal("backend-good", await lb.Client.GetStringAsync("/"));
+    }
+
+    [Fact]
+    public async Task Get_Backend503_PassedThroughUnchangedNotRetried()
+    {
+        await using var busy = await TestBackend.StartAsync("busy", handler: async context =>
+        {
+            context.Response.StatusCode = 503;
+            context.Response.Headers["X-Busy"] = "yes";
+            await context.Response.WriteAsync("busy, come back later");
+        });
+        await using var good = await TestBackend.StartAsync("good");
+        await using var lb = await Balancer.StartAsync(Balancer.Config(busy, good));
+
+        using var response = await lb.Client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("busy, come back later", await response.Content.ReadAsStringAsync());
+        Assert.Equal("yes", Assert.Single(response.Headers.GetValues("X-Busy")));
+        Assert.Equal(1, busy.Requests);
+        Assert.Equal(0, good.Requests);
+        var status = await lb.WaitForStatusAsync(busy, s => s.InFlight() == 0);
+        Assert.Equal(1, status.Failures()); // passed through, yet a passive failure
+    }
+
+    // A request body HttpClient cannot rewind or measure: sent chunked, readable once.
+    sealed class NonSeekable(byte[] data) : MemoryStream(data)
+    {
+        public override bool CanSeek => false;
+    }
+}
