@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using LoadBalancer.Tests.Support;
@@ -144,6 +145,49 @@ public sealed class RetryTests
         Assert.Equal(0, good.Requests);
         var status = await lb.WaitForStatusAsync(busy, s => s.InFlight() == 0);
         Assert.Equal(1, status.Failures()); // passed through, yet a passive failure
+    }
+
+    [Fact]
+    public async Task Get_OneOfThreeBackendsStoppedUnderLoad_NoClientRequestFails()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        await using var c = await TestBackend.StartAsync("c");
+        await using var lb = await Balancer.StartAsync(Balancer.Config(a, b, c));
+        const int clients = 8, perClient = 250;
+        var done = 0;
+        var failed = new ConcurrentQueue<string>();
+        var aThird = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task ClientAsync()
+        {
+            for (var i = 0; i < perClient; i++)
+            {
+                try
+                {
+                    using var response = await lb.Client.GetAsync("/");
+                    var body = await response.Content.ReadAsStringAsync();
+                    if (!response.IsSuccessStatusCode) failed.Enqueue($"{(int)response.StatusCode} {body}");
+                }
+                catch (Exception e)
+                {
+                    failed.Enqueue(e.ToString());
+                }
+                if (Interlocked.Increment(ref done) == clients * perClient / 3) aThird.TrySetResult();
+            }
+        }
+
+        var load = Enumerable.Range(0, clients).Select(_ => Task.Run(ClientAsync)).ToArray();
+        await aThird.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await b.StopAsync();
+        var othersAtStop = a.Requests + c.Requests;
+        await Task.WhenAll(load).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Empty(failed);
+        Assert.True(a.Requests + c.Requests - othersAtStop > clients * perClient / 3,
+            $"the load went on after the stop: {a.Requests + c.Requests - othersAtStop} more requests");
+        Assert.True(b.Requests > 0);
+        Assert.True((await lb.RequiredStatusAsync(b)).Failures() > 0, "b was tried after it stopped: the failures were retried");
     }
 
     // A request body HttpClient cannot rewind or measure: sent chunked, readable once.

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using LoadBalancer.Tests.Support;
+using Microsoft.AspNetCore.Http;
+
+namespace LoadBalancer.Tests.Resilience;
+
+// requestTimeout: a backend that never sends response headers. The attempt times out, the
+// balancer lets go of the backend's connection, and nothing stays in flight.
+public sealed class TimeoutTests
+{
+    // Never answers; ends only when the balancer drops the connection (seen in Released).
+    sealed class Hang
+    {
+        readonly TaskCompletionSource _never = new();
+        public TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public RequestDelegate Handler => context =>
+        {
+            context.RequestAborted.Register(() => Released.TrySetResult());
+            return _never.Task.WaitAsync(context.RequestAborted);
+        };
+    }
+
+    static JsonObject WithTimeout(JsonObject config)
+    {
+        config["requestTimeout"] = "500ms";
+        return config;
+    }
+
+    [Fact]
+    public async Task Get_OnlyBackendHangs_504AfterRequestTimeoutNothingLeftInFlight()
+    {
+        var hang = new Hang();
+        await using var backend = await TestBackend.StartAsync("hang", handler: hang.Handler);
+        await using var lb = await Balancer.StartAsync(WithTimeout(Balancer.Config(backend)));
+
+        var clock = Stopwatch.StartNew();
+        using var response = await lb.Client.GetAsync("/"); // the client would wait 30 s
+        clock.Stop();
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(5));
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.InRange((await response.Content.ReadAsStringAsync()).Length, 1, 300);
+        await hang.Released.Task.WaitAsync(TimeSpan.FromSeconds(5)); // the backend's request was cancelled
+        var status = await lb.WaitForStatusAsync(backend, s => s.InFlight() == 0);
+        Assert.Equal(1, status.Failures());
+        Assert.Equal(1, backend.Requests);
+    }
+
+    [Fact]
+    public async Task Get_FirstBackendHangs_RetriedOnAnotherAfterRequestTimeout()
+    {
+        var hang = new Hang();
+        await using var slow = await TestBackend.StartAsync("hang", handler: hang.Handler);
+        await using var good = await TestBackend.StartAsync("good");
+        await using var lb = await Balancer.StartAsync(WithTimeout(Balancer.Config(slow, good)));
+
+        var clock = Stopwatch.StartNew();
+        using var response = await lb.Client.GetAsync("/");
+        clock.Stop();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("backend-good", await response.Content.ReadAsStringAsync());
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(5));
+        await hang.Released.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, (await lb.WaitForStatusAsync(slow, s => s.InFlight() == 0)).InFlight());
+    }
+
+    [Fact]
+    public async Task Post_FirstBackendHangs_NotRetried504()
+    {
+        var hang = new Hang();
+        await using var slow = await TestBackend.StartAsync("hang", handler: hang.Handler);
+        await using var good = await TestBackend.StartAsync("good");
+        await using var lb = await Balancer.StartAsync(WithTimeout(Balancer.Config(slow, good)));
+
+        using var response = await lb.Client.PostAsync("/", new StringContent("order #1"));
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.Equal(0, good.Requests); // it may have been processed: never sent twice
+        await lb.WaitForStatusAsync(slow, s => s.InFlight() == 0);
+    }
+}
