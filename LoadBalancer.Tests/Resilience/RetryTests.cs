@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace LoadBalancer.Tests.Resilience;
 
@@ -71,6 +72,21 @@ public sealed class RetryTests
         Assert.Equal(1, good.Requests);
         var deadStatus = await lb.WaitForStatusAsync(dead, s => s.InFlight() == 0);
         Assert.Equal(1, deadStatus.Failures()); // it really was tried first
+    }
+
+    [Fact]
+    public async Task Get_FailedAttemptRetriedSuccessfully_NoWarningLogged()
+    {
+        var dead = await StoppedAsync();
+        await using var reset = await TestBackend.StartAsync("reset", handler: Reset);
+        await using var good = await TestBackend.StartAsync("good");
+        await using var lb = await Balancer.StartAsync(Balancer.Config(dead, reset, good));
+
+        Assert.Equal("backend-good", await lb.Client.GetStringAsync("/"));
+
+        // The client never noticed: an operator's log shows no warning (and no stack trace) for it.
+        Assert.DoesNotContain(lb.Logs.Lines, l => l.Level >= LogLevel.Warning);
+        Assert.Equal(1, reset.Requests);
     }
 
     [Fact]
