@@ -121,6 +121,35 @@ public sealed class RetryTests
         Assert.Equal(0, good.Requests); // a POST that may have reached a backend is never sent twice
     }
 
+    [Fact]
+    public async Task Get_WithBodyFirstBackendResetsBeforeHeaders_NotRetried502()
+    {
+        await using var reset = await TestBackend.StartAsync("reset", handler: Reset);
+        await using var good = await TestBackend.StartAsync("good", handler: Echo("good"));
+        await using var lb = await Balancer.StartAsync(Balancer.Config(reset, good));
+
+        using var response = await lb.Client.SendAsync(Request("GET", RandomNumberGenerator.GetBytes(1000)));
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal(0, good.Requests);
+    }
+
+    [Fact]
+    public async Task Get_AllBackendsRefuse_502AfterRetriesPlusOneAttempts()
+    {
+        var dead = new[] { await StoppedAsync(), await StoppedAsync(), await StoppedAsync(), await StoppedAsync() };
+        await using var lb = await Balancer.StartAsync(Balancer.Config(dead)); // retries: 2 (default)
+
+        using var response = await lb.Client.GetAsync("/");
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        var failures = new List<long>();
+        foreach (var d in dead) failures.Add((await lb.WaitForStatusAsync(d, s => s.InFlight() == 0)).Failures());
+        Assert.Equal(3, failures.Sum()); // the first attempt and two retries, each on another backend
+        Assert.DoesNotContain(2, failures);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

@@ -83,4 +83,21 @@ public sealed class TimeoutTests
         Assert.Equal(0, good.Requests); // it may have been processed: never sent twice
         await lb.WaitForStatusAsync(slow, s => s.InFlight() == 0);
     }
+
+    [Theory]
+    [InlineData(true, HttpStatusCode.GatewayTimeout)]  // refused, then timed out: the last one decides
+    [InlineData(false, HttpStatusCode.BadGateway)]     // timed out, then refused
+    public async Task Get_EveryAttemptFails_StatusFollowsTheLastAttempt(bool refusedFirst, HttpStatusCode expected)
+    {
+        var hang = new Hang();
+        await using var slow = await TestBackend.StartAsync("hang", handler: hang.Handler);
+        var dead = await TestBackend.StartAsync("dead");
+        await dead.StopAsync();
+        await using var lb = await Balancer.StartAsync(WithTimeout(refusedFirst ? Balancer.Config(dead, slow) : Balancer.Config(slow, dead)));
+
+        using var response = await lb.Client.GetAsync("/");
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal(1, slow.Requests);
+    }
 }
