@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Text.Json.Nodes;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -133,6 +134,32 @@ public sealed class ReloadTests
 
         await ReloadedAsync(lb, 1);
         Assert.Equal(["backend-b", "backend-b"], await GetManyAsync(lb, 2));
+    }
+
+    [Fact]
+    public async Task Reload_RetriesRaised_AppliesToTheNextRequest()
+    {
+        await using var reset = await TestBackend.StartAsync("reset", handler: context =>
+        {
+            context.Abort();
+            return Task.CompletedTask;
+        });
+        await using var good = await TestBackend.StartAsync("good");
+        var config = Balancer.Config(reset, good);
+        config["retries"] = 0;
+        config["passiveHealth"] = new JsonObject { ["consecutiveFailures"] = 100 };
+        await using var lb = await Balancer.StartAsync(config);
+        Assert.Equal(HttpStatusCode.BadGateway, (await lb.Client.GetAsync("/")).StatusCode);
+        Assert.Equal("backend-good", await lb.Client.GetStringAsync("/"));
+
+        config["retries"] = 1;
+        await lb.WriteConfigAsync(config);
+        await ReloadedAsync(lb, 2);
+
+        using var response = await lb.Client.GetAsync("/"); // reset again, now retried on good
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, reset.Requests);
+        Assert.Equal(2, good.Requests);
     }
 
     [Fact]

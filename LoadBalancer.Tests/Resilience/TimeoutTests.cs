@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Http;
@@ -99,5 +101,53 @@ public sealed class TimeoutTests
 
         Assert.Equal(expected, response.StatusCode);
         Assert.Equal(1, slow.Requests);
+    }
+
+    [Fact]
+    public async Task Post_FirstBackendNeverAcceptsConnection_RetriedAfterConnectTimeoutWithBodyIntact()
+    {
+        using var blackHole = BlackHole(out var url);
+        await using var good = await TestBackend.StartAsync("good", handler: async context =>
+        {
+            var (length, sha) = await GeneratedBody.ReadAsync(context.Request.Body);
+            await context.Response.WriteAsync($"{length} {Convert.ToHexString(sha)}");
+        });
+        var config = Balancer.Config(good);
+        config["backends"]!.AsArray().Insert(0, new JsonObject { ["url"] = url }); // round-robin: the black hole first
+        config["pool"] = new JsonObject { ["connectTimeout"] = "300ms" };
+        config["requestTimeout"] = "20s";
+        await using var lb = await Balancer.StartAsync(config);
+        var body = RandomNumberGenerator.GetBytes(50_000);
+
+        var clock = Stopwatch.StartNew();
+        using var response = await lb.Client.PostAsync("/", new ByteArrayContent(body));
+        clock.Stop();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // nothing was sent: safe to retry a POST
+        Assert.Equal($"{body.Length} {Convert.ToHexString(SHA256.HashData(body))}", await response.Content.ReadAsStringAsync());
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
+    }
+
+    // A listener whose accept queue is full: connects to it neither succeed nor fail, they hang
+    // (Linux drops the SYN), as with a backend behind a firewall that drops packets.
+    static IDisposable BlackHole(out string url)
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(0);
+        var endPoint = (IPEndPoint)listener.LocalEndPoint!;
+        var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        filler.Connect(endPoint); // takes the only slot; never accepted
+        url = $"http://127.0.0.1:{endPoint.Port}";
+        return new Both(filler, listener);
+    }
+
+    sealed class Both(IDisposable first, IDisposable second) : IDisposable
+    {
+        public void Dispose()
+        {
+            first.Dispose();
+            second.Dispose();
+        }
     }
 }
