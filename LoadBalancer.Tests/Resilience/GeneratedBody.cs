@@ -51,16 +51,16 @@ static class GeneratedBody
 
     /// <summary>Request content that generates the body as HttpClient sends it. Without a known
     /// length it goes chunked. Sha256 is set once it has been sent.</summary>
-    public sealed class Content(long length, bool knownLength) : HttpContent
+    public sealed class Content(long size, bool knownLength) : HttpContent
     {
         public byte[]? Sha256 { get; private set; }
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
-            Sha256 = await WriteAsync(stream, length);
+            Sha256 = await WriteAsync(stream, size);
 
-        protected override bool TryComputeLength(out long length1)
+        protected override bool TryComputeLength(out long length)
         {
-            length1 = length;
+            length = size;
             return knownLength;
         }
     }

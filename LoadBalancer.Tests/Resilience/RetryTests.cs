@@ -14,16 +14,8 @@ public sealed class RetryTests
     // Answers "<name> <body length> <sha256 of body>" so a test sees which backend got the body, whole.
     static RequestDelegate Echo(string name) => async context =>
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[16 * 1024];
-        long length = 0;
-        int n;
-        while ((n = await context.Request.Body.ReadAsync(buffer)) > 0)
-        {
-            sha.AppendData(buffer, 0, n);
-            length += n;
-        }
-        await context.Response.WriteAsync($"{name} {length} {Convert.ToHexString(sha.GetHashAndReset())}");
+        var (length, sha) = await GeneratedBody.ReadAsync(context.Request.Body);
+        await context.Response.WriteAsync($"{name} {length} {Convert.ToHexString(sha)}");
     };
 
     static readonly RequestDelegate Reset = context =>
