@@ -85,7 +85,9 @@ public static class Program
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        builder.Logging.AddFilter("Yarp", LogLevel.Warning); // we log each failed forward ourselves, at Debug
+        // We log each failed forward ourselves, at Debug. YARP logs every one at Warning with a
+        // stack trace, even an attempt that is then retried and succeeds: keep only its errors.
+        builder.Logging.AddFilter("Yarp", LogLevel.Error);
         options.Logging?.Invoke(builder.Logging);
 
         // Graceful stop: Kestrel stops accepting, lets requests finish (up to 30 s), then the
