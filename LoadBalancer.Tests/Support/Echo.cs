@@ -16,7 +16,7 @@ public static class Echo
         var seen = new EchoedRequest(
             request.Method,
             context.Features.GetRequiredFeature<IHttpRequestFeature>().RawTarget,
-            request.Headers.ToDictionary(h => h.Key, h => h.Value.ToArray(), StringComparer.OrdinalIgnoreCase),
+            request.Headers.ToDictionary(h => h.Key, h => h.Value.Select(v => v ?? "").ToArray(), StringComparer.OrdinalIgnoreCase),
             await reader.ReadToEndAsync());
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(JsonSerializer.Serialize(seen));
@@ -25,10 +25,10 @@ public static class Echo
     public static EchoedRequest Parse(string json) =>
         JsonSerializer.Deserialize<EchoedRequest>(json)!;
 
-    public sealed record EchoedRequest(string Method, string Target, Dictionary<string, string?[]> Headers, string Body)
+    public sealed record EchoedRequest(string Method, string Target, Dictionary<string, string[]> Headers, string Body)
     {
         /// <summary>The header's lines as the backend got them (empty when it did not get it).</summary>
-        public string?[] Lines(string name) =>
+        public string[] Lines(string name) =>
             Headers.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value ?? [];
 
         public bool Has(string name) => Lines(name).Length > 0;
