@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.Json.Nodes;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Http;
 
@@ -20,8 +19,10 @@ public sealed class ShutdownTests
 
         var inFlight = lb.Client.GetAsync("/slow");
         await slow.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
+        await using var idle = await OpenIdleConnectionAsync(client);
         var stopping = lb.App.StopAsync();
         await WaitUntilRefusedAsync(client);
+        await idle.WaitForCloseAsync(TimeSpan.FromSeconds(10));
         var finishedEarly = inFlight.IsCompleted || stopping.IsCompleted;
         slow.Release();
         using var response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10));
@@ -33,8 +34,10 @@ public sealed class ShutdownTests
         Assert.True(response.Headers.ConnectionClose, "the answer during shutdown should carry Connection: close");
     }
 
-    [Fact]
-    public async Task Sigterm_RequestInFlight_CompletesAndProcessExitsZero()
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("INT")] // Ctrl+C
+    public async Task Signal_RequestInFlight_CompletesAndProcessExitsZero(string signal)
     {
         var slow = new SlowBackend();
         await using var a = await TestBackend.StartAsync("a", handler: slow.Handle);
@@ -55,8 +58,10 @@ public sealed class ShutdownTests
 
             var inFlight = http.GetAsync(new Uri(listen, "/slow"));
             await slow.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
-            await lb.SignalAsync("TERM");
+            await using var idle = await OpenIdleConnectionAsync(listen);
+            await lb.SignalAsync(signal);
             await WaitUntilRefusedAsync(listen);
+            await idle.WaitForCloseAsync(TimeSpan.FromSeconds(10));
             var exitedEarly = lb.HasExited;
             slow.Release();
             using var response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10));
@@ -65,12 +70,26 @@ public sealed class ShutdownTests
             Assert.False(exitedEarly, "the process exited with a request in flight");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal("slow done", await response.Content.ReadAsStringAsync());
+            Assert.True(response.Headers.ConnectionClose, "the answer during shutdown should carry Connection: close");
             Assert.True(exitCode == 0, $"exit code {exitCode}; stderr: {lb.StandardError}");
         }
         finally
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    // A kept-alive client connection with one request answered, now idle: a graceful stop closes
+    // it. Kestrel closes the listener first, then walks its connections in the order they were
+    // opened, telling each to close after its current request (so that answer gets
+    // Connection: close). Opened after the slow request's connection, this one closing shows the
+    // walk has passed the slow one; releasing the slow request before that would race it.
+    static async Task<RawConnection> OpenIdleConnectionAsync(Uri client)
+    {
+        var idle = await RawConnection.OpenAsync(client);
+        var response = await idle.SendAsync($"GET /quick HTTP/1.1\r\nHost: {client.Authority}\r\n");
+        Assert.Equal(200, response.Status);
+        return idle;
     }
 
     // Connects until the listener refuses (or resets a connect that raced with its close): a
@@ -95,7 +114,7 @@ public sealed class ShutdownTests
         }
     }
 
-    // A backend handler that holds each request until released.
+    // A backend handler that holds /slow until released and answers anything else at once.
     sealed class SlowBackend
     {
         readonly TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -106,6 +125,11 @@ public sealed class ShutdownTests
 
         public async Task Handle(HttpContext context)
         {
+            if (context.Request.Path != "/slow")
+            {
+                await context.Response.WriteAsync("quick");
+                return;
+            }
             _arrived.TrySetResult();
             await _release.Task;
             await context.Response.WriteAsync("slow done");

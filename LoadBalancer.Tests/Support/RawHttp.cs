@@ -8,23 +8,65 @@ namespace LoadBalancer.Tests.Support;
 public static class RawHttp
 {
     /// <summary>Sends <paramref name="head"/> (request line and header lines, no final blank line)
-    /// and reads one response (Content-Length, chunked, or until the server closes).</summary>
+    /// on a new connection and reads one response (Content-Length, chunked, or until the server closes).</summary>
     public static async Task<RawResponse> SendAsync(Uri server, string head, string? body = null)
     {
-        using var tcp = new TcpClient();
+        await using var connection = await RawConnection.OpenAsync(server);
+        return await connection.SendAsync(head, body);
+    }
+}
+
+// One kept-alive client connection: several requests in turn, and a way to see the server close it.
+public sealed class RawConnection : IAsyncDisposable
+{
+    readonly TcpClient _tcp;
+    readonly NetworkStream _stream;
+    readonly Reader _reader;
+
+    RawConnection(TcpClient tcp)
+    {
+        _tcp = tcp;
+        _stream = tcp.GetStream();
+        _reader = new Reader(_stream);
+    }
+
+    public static async Task<RawConnection> OpenAsync(Uri server)
+    {
+        var tcp = new TcpClient();
         await tcp.ConnectAsync(server.Host, server.Port).WaitAsync(TimeSpan.FromSeconds(10));
-        var stream = tcp.GetStream();
+        return new RawConnection(tcp);
+    }
+
+    public async Task<RawResponse> SendAsync(string head, string? body = null)
+    {
         var bodyBytes = body is null ? [] : Encoding.UTF8.GetBytes(body);
         var request = head.TrimEnd('\r', '\n') + "\r\n"
             + (body is null ? "" : $"Content-Length: {bodyBytes.Length}\r\n") + "\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
-        await stream.WriteAsync(bodyBytes);
-        return await ReadResponseAsync(stream).WaitAsync(TimeSpan.FromSeconds(10));
+        await _stream.WriteAsync(Encoding.ASCII.GetBytes(request));
+        await _stream.WriteAsync(bodyBytes);
+        return await ReadResponseAsync(_reader).WaitAsync(TimeSpan.FromSeconds(10));
     }
 
-    static async Task<RawResponse> ReadResponseAsync(Stream stream)
+    /// <summary>Completes when the server closes (or resets) this connection.</summary>
+    public async Task WaitForCloseAsync(TimeSpan deadline)
     {
-        var reader = new Reader(stream);
+        try
+        {
+            await _reader.CopyToEndAsync(Stream.Null).WaitAsync(deadline);
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionReset })
+        {
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _tcp.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    static async Task<RawResponse> ReadResponseAsync(Reader reader)
+    {
         var statusLine = await reader.LineAsync() ?? throw new IOException("connection closed before a response");
         var status = int.Parse(statusLine.Split(' ')[1]);
         var headers = new List<KeyValuePair<string, string>>();
