@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace LoadBalancer.Tests.Integration;
 
@@ -51,13 +52,15 @@ public sealed class DistributionTests
         var time = new FakeClock();
         await using var lb = await Balancer.StartAsync(Balancer.Config(a, b, c), time); // unhealthyThreshold 2
 
-        await ProbeRoundsAsync(lb, time, rounds: 2, a, b, c);
-        await lb.Logs.WaitForAsync($"Backend {b.Url} is now unhealthy");
+        await ProbeRoundsAsync(lb, time, rounds: 3, a, b, c); // down after the second; the third changes nothing
         var names = await SendAsync(lb, 20);
 
         Assert.Equal(Enumerable.Repeat<string[]>(["a", "c"], 10).SelectMany(x => x).Order(), names.Order());
         Assert.All(names.Zip(names.Skip(1)), pair => Assert.NotEqual(pair.First, pair.Second)); // never a run on one backend
         Assert.Equal(0, b.Requests);
+        var changes = lb.Logs.Lines.Where(l => l.Message.StartsWith($"Backend {b.Url} is now unhealthy", StringComparison.Ordinal)).ToList();
+        Assert.Single(changes); // logged once, not once per failed probe
+        Assert.Equal(LogLevel.Information, changes[0].Level);
     }
 
     [Fact]

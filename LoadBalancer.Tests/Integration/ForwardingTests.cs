@@ -33,6 +33,26 @@ public sealed class ForwardingTests
         Assert.Equal("the body: ünïcode", seen.Body);
     }
 
+    [Theory]
+    [InlineData("/100%")]
+    [InlineData("/%zz?x=%")]
+    [InlineData("/a|b{c}")]
+    [InlineData("/a/../b/./c")]
+    [InlineData("//double//slash")]
+    [InlineData("/semi;colon=1")]
+    [InlineData("/?q=a+b&r=%2B&s=%26")]
+    [InlineData("/npm/@types%2fcors")]
+    public async Task Get_UnusualRequestTarget_ReachesBackendByteForByte(string target)
+    {
+        await using var a = await TestBackend.StartAsync("a", handler: Echo.Handler);
+        await using var lb = await Balancer.StartAsync(Balancer.Config(a));
+
+        var response = await RawHttp.SendAsync(lb.App.ClientUri(), $"GET {target} HTTP/1.1\r\nHost: {lb.App.ClientUri().Authority}\r\n");
+
+        Assert.Equal(200, response.Status);
+        Assert.Equal(target, Echo.Parse(response.Body).Target);
+    }
+
     [Fact]
     public async Task Post_BackendAnswersWithStatusHeadersAndBody_ClientGetsThemUnchanged()
     {
