@@ -28,6 +28,14 @@ public sealed class LogSink : ILoggerProvider
     public Task<LogLine> WaitForAsync(string contains, TimeSpan? deadline = null) =>
         WaitForAsync(l => l.Message.Contains(contains, StringComparison.Ordinal), deadline);
 
+    /// <summary>Completes when at least <paramref name="count"/> matching lines have been logged
+    /// (e.g. the n-th probe result of a backend).</summary>
+    public Task<LogLine> WaitForCountAsync(string contains, int count, TimeSpan? deadline = null)
+    {
+        var seen = 0; // each line is offered to the matcher once, under the lock
+        return WaitForAsync(l => l.Message.Contains(contains, StringComparison.Ordinal) && ++seen >= count, deadline);
+    }
+
     void Add(LogLine line)
     {
         lock (_gate)

@@ -23,6 +23,13 @@ public sealed class ForwardedHeaders : HttpTransformer
     {
         await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
 
+        // Path and query exactly as the client sent them. YARP rebuilds them from Request.Path,
+        // which Kestrel has decoded except for %2F, so "%2F" would reach the backend as "%252F"
+        // (dotnet/yarp#1419). Only the usual origin form ("/path?query"); anything else keeps YARP's.
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget is ['/', ..] raw)
+            proxyRequest.RequestUri = new Uri(destinationPrefix.TrimEnd('/') + raw,
+                new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true });
+
         var headers = proxyRequest.Headers;
         var upgrade = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         if (!upgrade) // YARP re-adds Connection/Upgrade itself for a WebSocket tunnel
