@@ -11,7 +11,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Prometheus;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
@@ -73,6 +74,7 @@ public static class Program
         public TimeProvider Time { get; init; } = TimeProvider.System;
         public IBackendProbe? Probe { get; init; }
         public Action<ILoggingBuilder>? Logging { get; init; }
+        public string MeterName { get; init; } = LbMetrics.MeterName;
     }
 
     public static WebApplication Build(LbConfig config, string configPath, Options? options = null)
@@ -111,7 +113,7 @@ public static class Program
         // order and stop in reverse, so the ticker stops first and the state task last.
         var channels = new PipelineChannels();
         var state = new StateClient(channels);
-        var metrics = new LbMetrics();
+        var metrics = new LbMetrics(options.MeterName);
         var pools = new BackendPools(config.Pool, state);
         builder.Services.AddSingleton(channels);
         builder.Services.AddSingleton(state);
@@ -133,22 +135,21 @@ public static class Program
         builder.Services.AddSingleton<AdminEndpoints>();
         builder.Services.AddSingleton<BoundAddresses>();
 
-        // /metrics: prometheus-net publishes this app's meter (and nothing else) from its own registry.
-        var registry = Metrics.NewCustomRegistry();
-        builder.Services.AddSingleton(registry);
-        var adapter = MeterAdapter.StartListening(new MeterAdapterOptions
-        {
-            Registry = registry,
-            MetricFactory = Metrics.WithCustomRegistry(registry),
-            InstrumentFilterPredicate = i => i.Meter == metrics.Meter,
-            ResolveHistogramBuckets = _ => [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-            MetricsExpireAfter = TimeSpan.FromDays(1), // the longest it allows; every probe re-touches the gauges
-        });
+        // /metrics: OpenTelemetry's Prometheus exporter, over this app's meter only.
+        // No scrape cache: a scrape right after a request shows that request.
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("loadbalancer"))
+            .WithMetrics(m => m.AddMeter(metrics.Meter.Name).AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
 
         var app = builder.Build();
         var proxy = app.Services.GetRequiredService<ProxyEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoints>();
-        app.Run(context => IsAdmin(context) ? admin.HandleAsync(context) : proxy.HandleAsync(context));
+        app.MapWhen(IsAdmin, adminApp =>
+        {
+            adminApp.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == "/metrics");
+            adminApp.Run(admin.HandleAsync);
+        });
+        app.Run(proxy.HandleAsync);
 
         var lifetime = app.Lifetime;
         var startLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");
@@ -160,7 +161,7 @@ public static class Program
             Log.Started(startLog, Url(clientListener!), Url(adminListener!), config.Balancing,
                 string.Join(", ", config.Backends.Select(b => b.Weight == 1 ? b.Url : $"{b.Url} (weight {b.Weight})")));
         });
-        lifetime.ApplicationStopped.Register(() => { adapter.Dispose(); metrics.Dispose(); });
+        lifetime.ApplicationStopped.Register(metrics.Dispose);
         return app;
     }
 

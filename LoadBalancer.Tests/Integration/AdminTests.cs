@@ -177,10 +177,13 @@ public sealed class AdminTests
             Assert.All(family.Samples, s => Assert.Contains(s.Labels["backend"], urls));
     }
 
-    // prometheus-net exports a System.Diagnostics.Metrics Counter as a gauge without "_total";
-    // a native counter would be loadbalancer_requests_total. Either is a valid exposition.
-    static MetricFamily RequestsFamily(PrometheusText metrics) =>
-        metrics.Families.TryGetValue("loadbalancer_requests_total", out var counter) ? counter : metrics.Family("loadbalancer_requests");
+    // A Prometheus counter, so rate() and the _total convention work as users expect.
+    static MetricFamily RequestsFamily(PrometheusText metrics)
+    {
+        var family = metrics.Family("loadbalancer_requests_total");
+        Assert.Equal("counter", family.Type);
+        return family;
+    }
 
     [Fact]
     public async Task AdminListener_AnyOtherPath_NotForwardedToBackends()

@@ -48,6 +48,7 @@ public sealed class Balancer : IAsyncDisposable
         {
             Time = time ?? TimeProvider.System,
             Probe = probe,
+            MeterName = $"LoadBalancer.Test.{Guid.NewGuid():N}", // each balancer exports only its own metrics
             Logging = l => { l.AddProvider(logs); l.SetMinimumLevel(LogLevel.Debug); },
         });
         await app.StartAsync();

@@ -1,15 +1,14 @@
 using System.Text.Json;
 using LoadBalancer.Pipeline;
 using Microsoft.AspNetCore.Http;
-using Prometheus;
 
 namespace LoadBalancer.Admin;
 
 // The admin listener (loopback by default, never the client port):
 //   GET /healthz  -> 200 "ok"                  the balancer's own liveness
 //   GET /status   -> JSON of every backend      a snapshot asked of the state task
-//   GET /metrics  -> Prometheus text            prometheus-net exporting our LbMetrics meter
-public sealed class AdminEndpoints(StateClient state, CollectorRegistry registry)
+//   GET /metrics  -> Prometheus text            OpenTelemetry's exporter (wired in Program.cs)
+public sealed class AdminEndpoints(StateClient state)
 {
     public async Task HandleAsync(HttpContext context)
     {
@@ -30,10 +29,6 @@ public sealed class AdminEndpoints(StateClient state, CollectorRegistry registry
                 var snapshot = await state.StatusAsync().ConfigureAwait(false);
                 context.Response.ContentType = "application/json; charset=utf-8";
                 await WriteStatusAsync(context.Response.Body, snapshot).ConfigureAwait(false);
-                break;
-            case "/metrics":
-                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
                 break;
             default:
                 context.Response.StatusCode = StatusCodes.Status404NotFound;

@@ -2,9 +2,10 @@ using System.Diagnostics.Metrics;
 
 namespace LoadBalancer.Admin;
 
-// The balancer's instruments (System.Diagnostics.Metrics, so dotnet-counters and OpenTelemetry
-// see them too). /metrics exposes them in Prometheus text through prometheus-net's MeterAdapter.
-// Every series has the label backend="<url as in lb.json>".
+// The balancer's instruments (System.Diagnostics.Metrics, so dotnet-counters sees them too).
+// /metrics exposes them in Prometheus text through OpenTelemetry's Prometheus exporter, which
+// keeps counters as counters (loadbalancer_requests_total). Every per-backend series has the
+// label backend="<url as in lb.json>".
 // Recorded only by the state task (BackendTable): handlers never touch these.
 public sealed class LbMetrics : IDisposable
 {
@@ -23,17 +24,20 @@ public sealed class LbMetrics : IDisposable
 
     static readonly string[] Codes = Enumerable.Range(0, 600).Select(i => i.ToString()).ToArray();
 
-    public LbMetrics(IMeterFactory? factory = null)
+    /// <param name="meterName">Tests give each in-process balancer its own meter name, so that
+    /// their exporters do not see each other's instruments.</param>
+    public LbMetrics(string meterName = MeterName)
     {
-        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
-        _requests = _meter.CreateCounter<long>("requests", description: "Responses from backends, by backend and status code.");
-        _failures = _meter.CreateCounter<long>("backend_failures", description: "Forward attempts that failed without a usable response, by backend and reason.");
-        _inFlight = _meter.CreateUpDownCounter<long>("in_flight", description: "Requests in flight, by backend.");
-        _healthy = _meter.CreateUpDownCounter<long>("backend_healthy", description: "1 when the backend is eligible for traffic, else 0.");
-        _probeSeconds = _meter.CreateHistogram<double>("probe_latency_seconds", unit: "s", description: "Active health-check probe latency.");
-        _connections = _meter.CreateUpDownCounter<long>("pool_connections_open", description: "Open pooled connections, by backend.");
-        _retries = _meter.CreateCounter<long>("retries", description: "Forward attempts that were retries on another backend.");
-        _ejections = _meter.CreateCounter<long>("ejections", description: "Passive-health ejections, by backend.");
+        _meter = new Meter(meterName);
+        _requests = _meter.CreateCounter<long>("loadbalancer.requests", description: "Responses from backends, by backend and status code.");
+        _failures = _meter.CreateCounter<long>("loadbalancer.backend.failures", description: "Forward attempts that failed without a usable response, by backend and reason.");
+        _inFlight = _meter.CreateUpDownCounter<long>("loadbalancer.in_flight", description: "Requests in flight, by backend.");
+        _healthy = _meter.CreateUpDownCounter<long>("loadbalancer.backend.healthy", description: "1 when the backend is eligible for traffic, else 0.");
+        _probeSeconds = _meter.CreateHistogram("loadbalancer.probe.latency", unit: "s", description: "Active health-check probe latency.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+        _connections = _meter.CreateUpDownCounter<long>("loadbalancer.pool.connections.open", description: "Open pooled connections, by backend.");
+        _retries = _meter.CreateCounter<long>("loadbalancer.retries", description: "Forward attempts that were retries on another backend.");
+        _ejections = _meter.CreateCounter<long>("loadbalancer.ejections", description: "Passive-health ejections, by backend.");
     }
 
     static KeyValuePair<string, object?> Backend(string url) => new("backend", url);
@@ -49,8 +53,7 @@ public sealed class LbMetrics : IDisposable
     public void Retry() => _retries.Add(1);
     public void Ejection(string backend) => _ejections.Add(1, Backend(backend));
 
-    /// <summary>prometheus-net forgets a series not written for a day: a steady gauge would vanish.
-    /// Adding zero on every probe keeps them.</summary>
+    /// <summary>Makes a backend's gauges appear at 0 before anything happened to it.</summary>
     public void Touch(string backend)
     {
         _inFlight.Add(0, Backend(backend));

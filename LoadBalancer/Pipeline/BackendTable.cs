@@ -131,7 +131,6 @@ public sealed class BackendTable
         if (!_byId.TryGetValue(r.Backend.Id, out var e) || e.Draining) return;
         e.LastProbe = r;
         _metrics?.Probe(e.Route.Url, r.Latency);
-        _metrics?.Touch(e.Route.Url);
         var hc = _config.HealthCheck;
         if (r.Passed)
         {
