@@ -234,6 +234,27 @@ public sealed class BackendStateTests : IAsyncLifetime
         Assert.Equal(BackendHealth.Unknown, (await StatusAsync()).Backends[0].State);
     }
 
+    [Fact]
+    public async Task WakeTimer_FiresABitEarly_RearmedAndEjectionEndStillReported()
+    {
+        // A real timer works in whole milliseconds and may fire just before the deadline, when
+        // the ejection has not ended yet. The loop must set it again, or the end goes unnoticed
+        // until some other message happens to come.
+        _time.FirstFireEarlyBy = TimeSpan.FromMilliseconds(1);
+        await StartAsync(OneFailureEjects(A, B));
+        var a = (await PickAsync()).Backend!;
+        await _client.TellAsync(new RequestOutcome(a, Outcome.ConnectRefused, 0));
+        Assert.Equal(BackendHealth.Ejected, (await NextChangeAsync()).State);
+        Assert.Equal(TimeSpan.FromSeconds(30), await _time.Armed.Reader.ReadAsync().AsTask().WaitAsync(Deadline));
+
+        _time.Advance(TimeSpan.FromSeconds(30) - TimeSpan.FromMilliseconds(1)); // fires, too early
+        Assert.Equal(TimeSpan.FromMilliseconds(1), await _time.Armed.Reader.ReadAsync().AsTask().WaitAsync(Deadline));
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        var ended = await NextChangeAsync();
+
+        Assert.Equal((A, "ejection ended"), (ended.Backend.Url, ended.Reason));
+    }
+
     // NSubstitute (Castle.Core 5.1) cannot intercept a ReadOnlySpan parameter, hence a hand fake.
     sealed class ThrowOncePolicy(Exception bug, IBalancingPolicy inner) : IBalancingPolicy
     {
@@ -245,24 +266,32 @@ public sealed class BackendStateTests : IAsyncLifetime
 
     // A FakeTimeProvider that reports every due time its timers are set to (not "never"), so a
     // test can wait until the state loop has armed its wake timer before moving the clock.
+    // FirstFireEarlyBy makes the first one fire that much early, as a real timer may.
     sealed class ObservedTimeProvider : FakeTimeProvider
     {
         public Channel<TimeSpan> Armed { get; } = Channel.CreateUnbounded<TimeSpan>();
 
+        public TimeSpan FirstFireEarlyBy { get; set; }
+
         public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
         {
-            if (dueTime != Timeout.InfiniteTimeSpan) Armed.Writer.TryWrite(dueTime);
-            return new Timer(base.CreateTimer(callback, state, dueTime, period), Armed.Writer);
+            var timer = new Timer(base.CreateTimer(callback, state, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), this);
+            timer.Change(dueTime, period);
+            return timer;
         }
 
-        sealed class Timer(ITimer inner, ChannelWriter<TimeSpan> armed) : ITimer
+        TimeSpan Due(TimeSpan dueTime)
         {
-            public bool Change(TimeSpan dueTime, TimeSpan period)
-            {
-                var changed = inner.Change(dueTime, period);
-                if (dueTime != Timeout.InfiniteTimeSpan) armed.TryWrite(dueTime);
-                return changed;
-            }
+            if (dueTime == Timeout.InfiniteTimeSpan) return dueTime;
+            Armed.Writer.TryWrite(dueTime);
+            var early = FirstFireEarlyBy;
+            FirstFireEarlyBy = TimeSpan.Zero;
+            return dueTime - early;
+        }
+
+        sealed class Timer(ITimer inner, ObservedTimeProvider time) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => inner.Change(time.Due(dueTime), period);
 
             public void Dispose() => inner.Dispose();
             public ValueTask DisposeAsync() => inner.DisposeAsync();
