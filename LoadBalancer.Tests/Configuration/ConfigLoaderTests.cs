@@ -132,6 +132,24 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Parse_Ipv6Backend_Accepted()
+    {
+        var config = Parse("""{ "backends": [ { "url": "http://[::1]:8000" }, { "url": "http://[::1]:8001/" } ] }""");
+
+        Assert.Equal("http://[::1]:8000", config.Backends[0].Key);
+        Assert.Equal(new Uri("http://[::1]:8000/"), config.Backends[0].Uri);
+        Assert.Equal(2, config.Backends.Count);
+    }
+
+    [Fact]
+    public void Parse_Ipv6DuplicateAfterNormalising_SecondIsNamed()
+    {
+        var message = Error("""{ "backends": [ { "url": "http://[::1]:80/" }, { "url": "http://[0:0::1]" } ] }""");
+
+        Assert.StartsWith($"{File}: backends[1].url: ", message);
+    }
+
+    [Fact]
     public void Parse_CommentsAndTrailingCommas_Accepted()
     {
         var config = Parse("""
