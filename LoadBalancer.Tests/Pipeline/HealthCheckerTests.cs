@@ -19,7 +19,7 @@ public sealed class HealthCheckerTests : IDisposable
     readonly IBackendProbe _probe = Substitute.For<IBackendProbe>();
     readonly LbConfig _config = TestConfigs.Create("http://a:1", "http://b:2", "http://c:3");
     readonly BackendRoute[] _targets;
-    readonly List<string> _order = []; // what crossed the channels, in order (events and requests)
+    readonly List<string> _order = []; // every channel access, in order: ticks read, events and requests written
     readonly HealthChecker _checker;
 
     public HealthCheckerTests()
@@ -29,7 +29,8 @@ public sealed class HealthCheckerTests : IDisposable
             .Returns(call => Task.FromResult(Passed(call.Arg<BackendRoute>())));
         var events = new ObservedWriter<StateEvent>(_channels.Events.Writer, (e, _) => Record(e is ProbeResult p ? $"result {p.Backend.Url}" : e.ToString()));
         var requests = new ObservedWriter<StateRequest>(_channels.Requests.Writer, (r, _) => Record(r.GetType().Name));
-        _checker = new HealthChecker(_channels.Ticks.Reader, new StateClient(events, requests), _probe);
+        var ticks = new ObservedReader<Tick>(_channels.Ticks.Reader, (read, _) => Record(read ? "tick" : "no tick"));
+        _checker = new HealthChecker(ticks, new StateClient(events, requests), _probe);
     }
 
     public void Dispose() => _checker.Dispose();
@@ -95,10 +96,15 @@ public sealed class HealthCheckerTests : IDisposable
 
         lock (_order)
         {
-            // The second round's plan was asked for only after the held result was told.
-            Assert.Equal(nameof(ProbePlanRequest), _order[0]);
-            Assert.Equal($"result {slow.Url}", _order[3]);
-            Assert.Equal(nameof(ProbePlanRequest), _order[4]);
+            // After taking the first tick, the checker did not look at ticks again (not even to
+            // find it empty) until the held result was told; only then did it ask for a new plan.
+            var order = string.Join(", ", _order);
+            var firstTick = _order.IndexOf("tick");
+            var heldResult = _order.IndexOf($"result {slow.Url}");
+            var nextLook = _order.FindIndex(firstTick + 1, x => x is "tick" or "no tick");
+            Assert.True(firstTick < heldResult && heldResult < nextLook, order);
+            Assert.Equal(nameof(ProbePlanRequest), _order.Skip(heldResult).First(x => x.EndsWith("Request")));
+            Assert.Equal(2, _order.Count(x => x == nameof(ProbePlanRequest)));
         }
     }
 
