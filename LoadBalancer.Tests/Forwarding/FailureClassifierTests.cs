@@ -103,20 +103,4 @@ public sealed class FailureClassifierTests
         Assert.Equal(Outcome.Response, outcome);
         Assert.False(outcome.IsBackendFailure());
     }
-
-    [Theory]
-    [InlineData(Outcome.ConnectRefused, true, true)]
-    [InlineData(Outcome.ConnectTimeout, true, true)]
-    [InlineData(Outcome.TlsFailure, true, true)]
-    [InlineData(Outcome.ResponseTimeout, true, false)]
-    [InlineData(Outcome.ResetBeforeHeaders, true, false)]
-    [InlineData(Outcome.ResetAfterHeaders, true, false)]
-    [InlineData(Outcome.BadGatewayStatus, true, false)]
-    [InlineData(Outcome.Response, false, false)]
-    [InlineData(Outcome.ClientAbort, false, false)]
-    public void Outcome_Kind_CountsAndRetriesAsTheContractSays(Outcome outcome, bool backendFailure, bool nothingSent)
-    {
-        Assert.Equal(backendFailure, outcome.IsBackendFailure());
-        Assert.Equal(nothingSent, outcome.NothingSent());
-    }
 }
