@@ -55,7 +55,9 @@ public static class ConfigLoader
     public static string Normalise(Uri uri)
     {
         var path = uri.AbsolutePath.TrimEnd('/');
-        return $"{uri.Scheme.ToLowerInvariant()}://{uri.IdnHost.ToLowerInvariant()}:{uri.Port}{path}";
+        // IdnHost drops an IPv6 address's brackets, which a URL needs back.
+        var host = uri.HostNameType == UriHostNameType.IPv6 ? $"[{uri.IdnHost}]" : uri.IdnHost;
+        return $"{uri.Scheme.ToLowerInvariant()}://{host.ToLowerInvariant()}:{uri.Port}{path}";
     }
 
     sealed class Reader(string file)

@@ -82,6 +82,8 @@ public sealed class BackendState : BackgroundService
         if (next == _wakeAt) return;
         _wakeAt = next;
         var due = next == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : next - _time.GetUtcNow();
+        // Timers count whole milliseconds: round up, so it does not fire just before the end.
+        if (due > TimeSpan.Zero) due = TimeSpan.FromMilliseconds(Math.Ceiling(due.TotalMilliseconds));
         _wakeTimer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
     }
 
@@ -97,7 +99,9 @@ public sealed class BackendState : BackgroundService
                     _table.Apply(p);
                     break;
                 case ConnectionsChanged c: _table.Apply(c); break;
-                case Wake: break; // Tick() after the batch does the work
+                // Tick() after the batch does the work. Forget the armed time: if the timer fired
+                // early (coarse clock) and nothing ended, ArmWakeTimer must set it again.
+                case Wake: _wakeAt = DateTimeOffset.MaxValue; break;
                 case ConfigChanged c:
                     _table.Reconcile(c.Config);
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing);

@@ -24,8 +24,9 @@ public sealed class HttpBackendProbe(HttpMessageInvoker client, TimeProvider tim
 
     public async Task<ProbeResult> ProbeAsync(BackendRoute backend, HealthCheckConfig settings, CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(settings.Timeout);
+        // The timeout runs on the injected clock (CancelAfter would use the real one).
+        using var timer = new CancellationTokenSource(settings.Timeout, time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         var started = time.GetTimestamp();
         try
         {

@@ -1,0 +1,349 @@
+using System.Text;
+using LoadBalancer.Configuration;
+
+namespace LoadBalancer.Tests.Configuration;
+
+// Every rule of the contract's lb.json: the value it gives, or the one-line error naming the file
+// and the key as the contract spells it (or line and column for JSON that does not parse).
+public sealed class ConfigLoaderTests : IDisposable
+{
+    const string File = "/etc/lb/lb.json";
+    const string OneBackend = """ "backends": [ { "url": "http://127.0.0.1:8000" } ] """;
+
+    readonly string _dir = Directory.CreateTempSubdirectory("lb-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    static LbConfig Parse(string json) => ConfigLoader.Parse(Encoding.UTF8.GetBytes(json), File);
+
+    static string Error(string json) => Assert.Throws<ConfigException>(() => Parse(json)).Message;
+
+    /// <summary>The error for a file that is valid but for one extra top-level member.</summary>
+    static string ErrorWith(string member) => Error($$"""{ {{OneBackend}}, {{member}} }""");
+
+    // ---- values ------------------------------------------------------------------------------
+
+    [Fact]
+    public void Parse_OnlyBackends_EveryOtherKeyHasItsDefault()
+    {
+        var config = Parse($$"""{ {{OneBackend}} }""");
+
+        Assert.Equal(new Uri("http://127.0.0.1:8080"), config.Listen);
+        Assert.Equal(new Uri("http://127.0.0.1:8081"), config.Admin);
+        Assert.Equal("round-robin", config.Balancing);
+        var backend = Assert.Single(config.Backends);
+        Assert.Equal(("http://127.0.0.1:8000", 1), (backend.Url, backend.Weight));
+        Assert.Equal(new HealthCheckConfig("/healthcheck", TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), 2, 2), config.HealthCheck);
+        Assert.Equal(new PassiveHealthConfig(3, TimeSpan.FromSeconds(30)), config.PassiveHealth);
+        Assert.Equal(new PoolConfig(1024, TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2)), config.Pool);
+        Assert.Equal(TimeSpan.FromSeconds(30), config.RequestTimeout);
+        Assert.Equal(2, config.Retries);
+    }
+
+    [Fact]
+    public void Parse_ContractExample_EveryValueRead()
+    {
+        var config = Parse("""
+            {
+              "listen": "http://127.0.0.1:9080",
+              "admin": "http://127.0.0.1:9081",
+              "balancing": "least-connections",
+              "backends": [
+                { "url": "http://127.0.0.1:8000" },
+                { "url": "http://127.0.0.1:8001", "weight": 2 }
+              ],
+              "healthCheck": { "path": "/ready", "interval": "5s", "timeout": "250ms", "healthyThreshold": 3, "unhealthyThreshold": 4 },
+              "passiveHealth": { "consecutiveFailures": 5, "ejectFor": "1m" },
+              "pool": { "maxConnectionsPerBackend": 64, "idleTimeout": "90s", "lifetime": "1h", "connectTimeout": "00:00:03" },
+              "requestTimeout": "45s",
+              "retries": 0
+            }
+            """);
+
+        Assert.Equal(new Uri("http://127.0.0.1:9080"), config.Listen);
+        Assert.Equal(new Uri("http://127.0.0.1:9081"), config.Admin);
+        Assert.Equal("least-connections", config.Balancing);
+        Assert.Equal([("http://127.0.0.1:8000", 1), ("http://127.0.0.1:8001", 2)], config.Backends.Select(b => (b.Url, b.Weight)));
+        Assert.Equal(new HealthCheckConfig("/ready", TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(250), 3, 4), config.HealthCheck);
+        Assert.Equal(new PassiveHealthConfig(5, TimeSpan.FromMinutes(1)), config.PassiveHealth);
+        Assert.Equal(new PoolConfig(64, TimeSpan.FromSeconds(90), TimeSpan.FromHours(1), TimeSpan.FromSeconds(3)), config.Pool);
+        Assert.Equal(TimeSpan.FromSeconds(45), config.RequestTimeout);
+        Assert.Equal(0, config.Retries);
+    }
+
+    [Fact]
+    public void Parse_KeysInAnyCase_Read()
+    {
+        var config = Parse("""
+            {
+              "BALANCING": "Power-Of-Two",
+              "Backends": [ { "URL": "http://127.0.0.1:8000", "Weight": 3 } ],
+              "healthcheck": { "INTERVAL": "2m", "UnhealthyThreshold": 5 },
+              "PassiveHEALTH": { "ejectfor": "1h" },
+              "RequestTimeout": "10s", "RETRIES": 4
+            }
+            """);
+
+        Assert.Equal("power-of-two", config.Balancing);
+        Assert.Equal(3, config.Backends[0].Weight);
+        Assert.Equal(TimeSpan.FromMinutes(2), config.HealthCheck.Interval);
+        Assert.Equal(5, config.HealthCheck.UnhealthyThreshold);
+        Assert.Equal(TimeSpan.FromHours(1), config.PassiveHealth.EjectFor);
+        Assert.Equal(TimeSpan.FromSeconds(10), config.RequestTimeout);
+        Assert.Equal(4, config.Retries);
+    }
+
+    [Fact]
+    public void Parse_KeyInOtherCaseWrong_ErrorSpellsTheKeyAsDocumented()
+    {
+        var message = Error($$"""{ {{OneBackend}}, "HEALTHCHECK": { "Interval": "soon" } }""");
+
+        Assert.StartsWith($"{File}: healthCheck.interval: ", message);
+    }
+
+    [Theory]
+    [InlineData("round-robin")]
+    [InlineData("least-connections")]
+    [InlineData("power-of-two")]
+    [InlineData("random")]
+    public void Parse_EveryPolicy_Accepted(string policy)
+    {
+        Assert.Equal(policy, Parse($$"""{ {{OneBackend}}, "balancing": "{{policy}}" }""").Balancing);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(1000)]
+    public void Parse_WeightAtTheLimits_Accepted(int weight)
+    {
+        var config = Parse($$"""{ "backends": [ { "url": "http://h:1", "weight": {{weight}} } ] }""");
+
+        Assert.Equal(weight, config.Backends[0].Weight);
+    }
+
+    [Fact]
+    public void Parse_BackendUrl_KeptAsWrittenAndNormalisedForComparison()
+    {
+        var config = Parse("""{ "backends": [ { "url": "HTTP://Example.COM/api/" }, { "url": "https://h" } ] }""");
+
+        Assert.Equal("HTTP://Example.COM/api/", config.Backends[0].Url); // the label users see
+        Assert.Equal("http://example.com:80/api", config.Backends[0].Key);
+        Assert.Equal("https://h:443", config.Backends[1].Key);
+    }
+
+    [Fact]
+    public void Parse_Ipv6Backend_Accepted()
+    {
+        var config = Parse("""{ "backends": [ { "url": "http://[::1]:8000" }, { "url": "http://[::1]:8001/" } ] }""");
+
+        Assert.Equal("http://[::1]:8000", config.Backends[0].Key);
+        Assert.Equal(new Uri("http://[::1]:8000/"), config.Backends[0].Uri);
+        Assert.Equal(2, config.Backends.Count);
+    }
+
+    [Fact]
+    public void Parse_Ipv6DuplicateAfterNormalising_SecondIsNamed()
+    {
+        var message = Error("""{ "backends": [ { "url": "http://[::1]:80/" }, { "url": "http://[0:0::1]" } ] }""");
+
+        Assert.StartsWith($"{File}: backends[1].url: ", message);
+    }
+
+    [Fact]
+    public void Parse_CommentsAndTrailingCommas_Accepted()
+    {
+        var config = Parse("""
+            {
+              // the only backend
+              "backends": [ { "url": "http://h:1", }, ],
+            }
+            """);
+
+        Assert.Single(config.Backends);
+    }
+
+    [Fact]
+    public void Parse_NullValue_MeansTheDefault()
+    {
+        Assert.Equal(2, Parse($$"""{ {{OneBackend}}, "retries": null }""").Retries);
+    }
+
+    // ---- errors: the file and the key -------------------------------------------------------
+
+    [Fact]
+    public void Load_MissingFile_NamesTheFile()
+    {
+        var path = Path.Combine(_dir, "nope.json");
+
+        var message = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path)).Message;
+
+        Assert.Equal($"{path}: file not found", message);
+    }
+
+    [Fact]
+    public void Load_MissingDirectory_NamesTheFile()
+    {
+        var path = Path.Combine(_dir, "no-such-dir", "lb.json");
+
+        Assert.StartsWith($"{path}: ", Assert.Throws<ConfigException>(() => ConfigLoader.Load(path)).Message);
+    }
+
+    [Fact]
+    public void Load_FileOnDisk_ErrorNamesThatFile()
+    {
+        var path = Path.Combine(_dir, "lb.json");
+        System.IO.File.WriteAllText(path, """{ "backends": [ { "url": "ftp://h" } ] }""");
+
+        var message = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path)).Message;
+
+        Assert.StartsWith($"{path}: backends[0].url: ", message);
+    }
+
+    [Fact]
+    public void Load_ValidFile_Read()
+    {
+        var path = Path.Combine(_dir, "lb.json");
+        System.IO.File.WriteAllText(path, $$"""{ {{OneBackend}} }""");
+
+        Assert.Single(ConfigLoader.Load(path).Backends);
+    }
+
+    [Fact]
+    public void Parse_BadJson_LineAndColumnOfTheMistake()
+    {
+        var message = Error("{\n  \"backends\": [\n    { \"url\": \"http://h:1\" ]\n}");
+
+        // Line 3: `    { "url": "http://h:1" ]` - the ] at column 27 closes what was never opened.
+        Assert.Equal($"{File}: line 3, column 27: invalid JSON", message);
+    }
+
+    [Fact]
+    public void Parse_BadJsonOnTheFirstLine_LineOne()
+    {
+        // "n" could still start null: the parser stops at the "o" in column 16.
+        Assert.Equal($"{File}: line 1, column 16: invalid JSON", Error("""{ "backends": nope }"""));
+    }
+
+    [Fact]
+    public void Parse_TopLevelNotAnObject_NamesTheFile()
+    {
+        Assert.StartsWith($"{File}: ", Error("[]"));
+    }
+
+    [Theory]
+    [InlineData("{ }", "backends")]
+    [InlineData("""{ "backends": [] }""", "backends")]
+    [InlineData("""{ "backends": "http://h" }""", "backends")]
+    [InlineData("""{ "backends": [ "http://h" ] }""", "backends[0]")]
+    [InlineData("""{ "backends": [ { "weight": 1 } ] }""", "backends[0].url")]
+    [InlineData("""{ "backends": [ { "url": 8000 } ] }""", "backends[0].url")]
+    [InlineData("""{ "backends": [ { "url": "http://a:1" }, { "url": "/relative" } ] }""", "backends[1].url")]
+    [InlineData("""{ "backends": [ { "url": "http://a:1" }, { "url": "ftp://h" } ] }""", "backends[1].url")]
+    [InlineData("""{ "backends": [ { "url": "http://a:1" }, { "url": "127.0.0.1:8000" } ] }""", "backends[1].url")]
+    [InlineData("""{ "backends": [ { "url": "http://h:1/?q=1" } ] }""", "backends[0].url")]
+    public void Parse_BadBackends_NamesTheKey(string json, string key)
+    {
+        Assert.StartsWith($"{File}: {key}: ", Error(json));
+    }
+
+    [Theory]
+    [InlineData("http://h:80/", "http://h")]
+    [InlineData("http://h", "http://h:80")]
+    [InlineData("HTTP://H/", "http://h")]
+    [InlineData("https://h:443", "https://h/")]
+    [InlineData("http://h:1/api/", "http://H:1/api")]
+    public void Parse_DuplicateUrlsAfterNormalising_SecondIsNamed(string first, string second)
+    {
+        var message = Error($$"""{ "backends": [ { "url": "http://other:9" }, { "url": "{{first}}" }, { "url": "{{second}}" } ] }""");
+
+        Assert.StartsWith($"{File}: backends[2].url: ", message);
+        Assert.Contains("backends[1]", message); // and which one it duplicates
+    }
+
+    [Theory]
+    [InlineData("http://h:80", "http://h:81")]
+    [InlineData("http://h", "https://h")]
+    [InlineData("http://h/a", "http://h/b")]
+    public void Parse_DifferentUrls_NotDuplicates(string first, string second)
+    {
+        Assert.Equal(2, Parse($$"""{ "backends": [ { "url": "{{first}}" }, { "url": "{{second}}" } ] }""").Backends.Count);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("1001")]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("\"2\"")]
+    public void Parse_WeightOutOfRange_NamesTheKey(string weight)
+    {
+        var message = Error($$"""{ "backends": [ { "url": "http://a:1" }, { "url": "http://b:1", "weight": {{weight}} } ] }""");
+
+        Assert.StartsWith($"{File}: backends[1].weight: ", message);
+    }
+
+    [Theory]
+    [InlineData(""" "balancing": "fastest" """, "balancing")]
+    [InlineData(""" "balancing": 1 """, "balancing")]
+    [InlineData(""" "healthCheck": "10s" """, "healthCheck")]
+    [InlineData(""" "healthCheck": { "path": "healthcheck" } """, "healthCheck.path")]
+    [InlineData(""" "healthCheck": { "interval": "soon" } """, "healthCheck.interval")]
+    [InlineData(""" "healthCheck": { "interval": 10 } """, "healthCheck.interval")]
+    [InlineData(""" "healthCheck": { "interval": "0s" } """, "healthCheck.interval")]
+    [InlineData(""" "healthCheck": { "interval": "-5s" } """, "healthCheck.interval")]
+    [InlineData(""" "healthCheck": { "timeout": "2 seconds" } """, "healthCheck.timeout")]
+    [InlineData(""" "healthCheck": { "healthyThreshold": 0 } """, "healthCheck.healthyThreshold")]
+    [InlineData(""" "healthCheck": { "unhealthyThreshold": 0 } """, "healthCheck.unhealthyThreshold")]
+    [InlineData(""" "healthCheck": { "unhealthyThreshold": -2 } """, "healthCheck.unhealthyThreshold")]
+    [InlineData(""" "passiveHealth": { "consecutiveFailures": 0 } """, "passiveHealth.consecutiveFailures")]
+    [InlineData(""" "passiveHealth": { "ejectFor": "30" } """, "passiveHealth.ejectFor")]
+    [InlineData(""" "pool": { "maxConnectionsPerBackend": 0 } """, "pool.maxConnectionsPerBackend")]
+    [InlineData(""" "pool": { "idleTimeout": "1d" } """, "pool.idleTimeout")]
+    [InlineData(""" "pool": { "lifetime": "" } """, "pool.lifetime")]
+    [InlineData(""" "pool": { "connectTimeout": "fast" } """, "pool.connectTimeout")]
+    [InlineData(""" "requestTimeout": "30x" """, "requestTimeout")]
+    [InlineData(""" "retries": -1 """, "retries")]
+    [InlineData(""" "retries": "2" """, "retries")]
+    [InlineData(""" "listen": "8080" """, "listen")]
+    [InlineData(""" "listen": "https://127.0.0.1:8443" """, "listen")]
+    [InlineData(""" "admin": "http://127.0.0.1:8081/admin" """, "admin")]
+    public void Parse_BadValue_NamesTheKey(string member, string key)
+    {
+        Assert.StartsWith($"{File}: {key}: ", ErrorWith(member));
+    }
+
+    [Fact]
+    public void Parse_BadDuration_SaysWhatWorks()
+    {
+        var message = ErrorWith(""" "healthCheck": { "interval": "soon" } """);
+
+        Assert.Contains("soon", message);
+        Assert.Contains("250ms, 10s, 2m, 1h or 00:00:10", message);
+    }
+
+    [Fact]
+    public void Parse_UnknownPolicy_ListsTheKnownOnes()
+    {
+        var message = ErrorWith(""" "balancing": "fastest" """);
+
+        Assert.Contains("fastest", message);
+        Assert.Contains("round-robin, least-connections, power-of-two, random", message);
+    }
+
+    [Fact]
+    public void Parse_AnyError_IsOneLine()
+    {
+        Assert.DoesNotContain('\n', ErrorWith(""" "healthCheck": { "interval": "soon" } """));
+        Assert.DoesNotContain('\n', Error("{\n\"backends\": [\n"));
+    }
+
+    [Theory]
+    [InlineData("http://*:8080", "http://0.0.0.0:8080/")]
+    [InlineData("http://+:8080", "http://0.0.0.0:8080/")]
+    [InlineData("http://localhost:9000", "http://localhost:9000/")]
+    [InlineData("http://[::1]:9000", "http://[::1]:9000/")]
+    public void Parse_ListenForms_Accepted(string listen, string expected)
+    {
+        Assert.Equal(new Uri(expected), Parse($$"""{ {{OneBackend}}, "listen": "{{listen}}" }""").Listen);
+    }
+}
