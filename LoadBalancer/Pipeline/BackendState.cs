@@ -120,7 +120,7 @@ public sealed class BackendState : BackgroundService
         {
             switch (r)
             {
-                case PickRequest p: p.Reply.TrySetResult(_table.Choose(p.Exclude)); break;
+                case PickRequest p: p.Reply.SetResult(_table.Choose(p.Exclude)); break;
                 case ProbePlanRequest p: p.Reply.TrySetResult(_table.ProbePlan()); break;
                 case StatusRequest s: s.Reply.TrySetResult(_table.Snapshot()); break;
             }
@@ -137,7 +137,7 @@ public sealed class BackendState : BackgroundService
     {
         switch (r)
         {
-            case PickRequest p: p.Reply.TrySetException(ex); break;
+            case PickRequest p: p.Reply.SetException(ex); break;
             case ProbePlanRequest p: p.Reply.TrySetException(ex); break;
             case StatusRequest s: s.Reply.TrySetException(ex); break;
         }

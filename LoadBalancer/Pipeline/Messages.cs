@@ -39,13 +39,14 @@ public sealed record Wake : StateEvent
 public sealed record ConfigChanged(LbConfig Config) : StateEvent;
 
 // ---- requests: the message carries its reply, as in Pike's balancer -----------------------
-// Replies are created with RunContinuationsAsynchronously, so the asker never resumes on the
-// state task's thread.
+// Replies run their continuations asynchronously, so the asker never resumes on the state
+// task's thread.
 
 public abstract record StateRequest;
 
-/// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).</summary>
-public sealed record PickRequest(BackendRoute[]? Exclude, TaskCompletionSource<Pick> Reply) : StateRequest;
+/// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).
+/// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.</summary>
+public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply) : StateRequest;
 
 /// <summary>Which backends to probe this round, and how.</summary>
 public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : StateRequest;

@@ -8,8 +8,20 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
 {
     public StateClient(PipelineChannels channels) : this(channels.Events.Writer, channels.Requests.Writer) { }
 
-    public Task<Pick> PickAsync(BackendRoute[]? exclude = null) =>
-        AskAsync<Pick>(reply => new PickRequest(exclude, reply));
+    /// <summary>The hot path, once per request: no allocation but the request itself.</summary>
+    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null)
+    {
+        var reply = Reply<Pick>.Rent();
+        var answer = reply.Task;
+        var request = new PickRequest(exclude, reply);
+        return requests.TryWrite(request) ? answer : WaitForRoomAsync(request, answer);
+    }
+
+    async ValueTask<Pick> WaitForRoomAsync(PickRequest request, ValueTask<Pick> answer)
+    {
+        await requests.WriteAsync(request).ConfigureAwait(false);
+        return await answer.ConfigureAwait(false);
+    }
 
     public Task<ProbePlan> ProbePlanAsync() => AskAsync<ProbePlan>(reply => new ProbePlanRequest(reply));
 
