@@ -189,5 +189,6 @@ public static class Program
     {
         if (change.Removed) Log.BackendRemoved(log, change.Backend.Url, change.Reason);
         else Log.BackendChanged(log, change.Backend.Url, change.State.Label(), change.Reason);
+        if (change.NoneEligible) Log.NoEligibleBackends(log, change.Backend.Url, change.State.Label());
     }
 }

@@ -62,7 +62,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         return config with { PassiveHealth = config.PassiveHealth with { ConsecutiveFailures = 1 } };
     }
 
-    Task<Pick> PickAsync() => _client.PickAsync().WaitAsync(Deadline);
+    Task<Pick> PickAsync() => _client.PickAsync().AsTask().WaitAsync(Deadline);
 
     Task<StatusSnapshot> StatusAsync() => _client.StatusAsync().WaitAsync(Deadline);
 
@@ -102,7 +102,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         Create(config with { HealthCheck = config.HealthCheck with { UnhealthyThreshold = 1 } });
         // Queued before the loop runs, so one batch holds both: A's failed probe and three picks.
         await _client.TellAsync(new ProbeResult(_routes[A], _time.GetUtcNow(), 500, TimeSpan.Zero, null));
-        var picks = Enumerable.Range(0, 3).Select(_ => _client.PickAsync()).ToArray();
+        var picks = Enumerable.Range(0, 3).Select(_ => _client.PickAsync().AsTask()).ToArray();
 
         await _state!.StartAsync(CancellationToken.None);
         var answered = await Task.WhenAll(picks).WaitAsync(Deadline);
@@ -201,7 +201,7 @@ public sealed class BackendStateTests : IAsyncLifetime
     {
         var state = await StartAsync(TestConfigs.Create(A));
         await PickAsync(); // running
-        var late = _client.PickAsync(); // a request still draining through Kestrel
+        var late = _client.PickAsync().AsTask(); // a request still draining through Kestrel
 
         await state.StopAsync(CancellationToken.None).WaitAsync(Deadline);
 
@@ -210,7 +210,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         await _channels.Requests.Reader.Completion.WaitAsync(Deadline);
         await _channels.Events.Reader.Completion.WaitAsync(Deadline);
         // Nobody waits forever on a stopped state task: asking now fails at once.
-        await Assert.ThrowsAsync<ChannelClosedException>(() => _client.PickAsync().WaitAsync(Deadline));
+        await Assert.ThrowsAsync<ChannelClosedException>(() => _client.PickAsync().AsTask().WaitAsync(Deadline));
         _state = null;
         state.Dispose();
     }

@@ -105,6 +105,22 @@ public sealed class BackendTableTests
     }
 
     [Fact]
+    public void ApplyProbe_LastEligibleGoesDown_ChangeSaysNoneEligible()
+    {
+        var table = Table(A, B);
+        Probe(table, A, pass: false);
+        Probe(table, A, pass: false); // A down, B still eligible
+        Assert.False(Assert.Single(_changes).NoneEligible);
+
+        Probe(table, B, pass: false);
+        Probe(table, B, pass: false); // B was the last: operators get a warning for this one
+
+        Assert.Equal(["http://a:1 unhealthy", "http://b:2 unhealthy"], Changes());
+        Assert.True(_changes[^1].NoneEligible);
+        Assert.Null(table.Choose(null).Backend);
+    }
+
+    [Fact]
     public void ApplyProbe_PassBetweenFailures_StartsTheCountAgain()
     {
         var table = Table(A);

@@ -217,7 +217,15 @@ public sealed class BackendTable
         var wasEligible = e.Eligible;
         mutate();
         if (e.Eligible != wasEligible) _metrics?.Eligible(e.Route.Url, e.Eligible ? +1 : -1);
-        if (e.State != before) _onChange(new StateChange(e.Route, e.State, reason));
+        if (e.State != before)
+            _onChange(new StateChange(e.Route, e.State, reason, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()));
+    }
+
+    bool AnyEligible()
+    {
+        foreach (var x in _entries)
+            if (x.Eligible) return true;
+        return false;
     }
 
     // ---- reads ----------------------------------------------------------------------------
