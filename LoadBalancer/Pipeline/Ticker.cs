@@ -19,7 +19,7 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
             using var timer = new PeriodicTimer(interval, time);
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
-                ticks.TryWrite(new Tick(time.GetUtcNow())); // false = the reader is behind: tick dropped
+                ticks.TryWrite(new Tick(time.GetUtcNow())); // slot full (reader behind): dropped, yet TryWrite says true
                 while (periods.TryRead(out var period)) timer.Period = period; // select with default
             }
         }
