@@ -103,8 +103,8 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         Assert.Equal("Backend http://b.test is now unhealthy: 2 failed probes: connection refused", down.Message);
 
         // The effect a client sees: picks skip b. Round-robin runs over the eligible backends only.
-        var first = await _stages.Client.PickAsync().WaitAsync(Deadline);
-        var second = await _stages.Client.PickAsync().WaitAsync(Deadline);
+        var first = await _stages.PickAsync().WaitAsync(Deadline);
+        var second = await _stages.PickAsync().WaitAsync(Deadline);
         Assert.Equal(A, first.Backend?.Url);
         Assert.Equal(A, second.Backend?.Url);
     }
@@ -152,7 +152,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
     {
         // What ProxyEndpoint does first, by hand: ask for a backend. StateClient wraps the question
         // in a PickRequest that carries its reply slot and writes it to the requests channel.
-        var asking = _stages.Client.PickAsync();
+        var asking = _stages.PickAsync();
         var request = Assert.IsType<PickRequest>(await PeekAsync(_stages.Channels.Requests.Reader));
         Assert.Null(request.Exclude);    // a first attempt excludes nothing
         Assert.False(asking.IsCompleted); // notice: the asker waits on its reply slot, not on a lock
@@ -286,7 +286,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
 
         // The state task still answers: it waits without the stopping token, so requests Kestrel is
         // still draining get their picks and their outcomes are still counted.
-        var late = await _stages.Client.PickAsync().WaitAsync(Deadline);
+        var late = await _stages.PickAsync().WaitAsync(Deadline);
         Assert.NotNull(late.Backend);
         await _stages.Client.TellAsync(new RequestOutcome(late.Backend!, Outcome.Response, 200));
 
@@ -295,7 +295,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         Assert.True(_stages.State.ExecuteTask!.IsCompletedSuccessfully);
 
         // A question asked now fails at once instead of waiting forever (ProxyEndpoint answers 503).
-        await Assert.ThrowsAsync<ChannelClosedException>(() => _stages.Client.PickAsync());
+        await Assert.ThrowsAsync<ChannelClosedException>(() => _stages.PickAsync());
     }
 
     [Fact]
@@ -427,6 +427,9 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         }
 
         public Task<StatusSnapshot> StatusAsync() => Client.StatusAsync().WaitAsync(Deadline);
+
+        /// <summary>StateClient.PickAsync as a Task, whatever awaitable it returns, so the test can put a deadline on it.</summary>
+        public async Task<Pick> PickAsync(BackendRoute[]? exclude = null) => await Client.PickAsync(exclude);
 
         // A tell (events) and a later ask (requests) travel on two channels, and nothing orders
         // two channels (in Go neither). The state task drains events before requests in each
