@@ -6,21 +6,39 @@ namespace LoadBalancer.Pipeline;
 // Stage 1. Writes a Tick into ticks at startup and then every interval, from a PeriodicTimer on
 // the injected TimeProvider (tests advance a FakeTimeProvider instead of sleeping). ticks has
 // one slot and drops writes when full, exactly Go's time.Ticker: a slow reader misses ticks.
-// A new interval from periods (after a reload) applies from the next tick on.
-// Completes ticks when it stops.   Go: for t := range ticker.C { select { case ticks <- t: default: } }
+// A new interval from periods (after a reload) applies at once: the next tick comes one new
+// interval after the change, not when the old interval runs out (a reload applies within 2 s).
+// Completes ticks when it stops.
+//   Go: for { select { case t := <-ticker.C: select { case ticks <- t: default: }; case d := <-periods: ticker.Reset(d) } }
 public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> periods, TimeSpan interval, TimeProvider time)
     : BackgroundService
 {
+    static readonly Task<bool> Never = new TaskCompletionSource<bool>().Task; // Go: a nil channel
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            ticks.TryWrite(new Tick(time.GetUtcNow())); // the first round starts at startup
             using var timer = new PeriodicTimer(interval, time);
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            ticks.TryWrite(new Tick(time.GetUtcNow())); // the first round starts at startup
+            // A two-case select: one pending wait on each, re-armed only when it has finished.
+            var tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+            var period = periods.WaitToReadAsync(stoppingToken).AsTask();
+            while (true)
             {
-                ticks.TryWrite(new Tick(time.GetUtcNow())); // false = the reader is behind: tick dropped
-                while (periods.TryRead(out var period)) timer.Period = period; // select with default
+                await Task.WhenAny(tick, period).ConfigureAwait(false);
+                if (period.IsCompleted)
+                {
+                    var more = await period.ConfigureAwait(false);
+                    while (periods.TryRead(out var p)) timer.Period = p; // restarts the timer: next tick p from now
+                    period = more ? periods.WaitToReadAsync(stoppingToken).AsTask() : Never;
+                }
+                if (tick.IsCompleted)
+                {
+                    if (!await tick.ConfigureAwait(false)) break;
+                    ticks.TryWrite(new Tick(time.GetUtcNow())); // slot full (reader behind): dropped, yet TryWrite says true
+                    tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                }
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
