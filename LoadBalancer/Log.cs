@@ -39,4 +39,10 @@ public static partial class Log
 
     [LoggerMessage(31, LogLevel.Critical, "The state task died: no request can be answered, stopping")]
     public static partial void StateTaskDied(ILogger logger, Exception exception);
+
+    [LoggerMessage(40, LogLevel.Information, "Stopping: no longer listening; {Open} open client connections get up to {GraceSeconds} s to send a last request, answered with Connection: close")]
+    public static partial void StoppedListening(ILogger logger, int open, double graceSeconds);
+
+    [LoggerMessage(41, LogLevel.Information, "Stopping: {Open} client connections still open after the {GraceSeconds} s grace; idle ones are closed now, in-flight requests may finish")]
+    public static partial void GraceOver(ILogger logger, int open, double graceSeconds);
 }

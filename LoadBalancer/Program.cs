@@ -2,6 +2,7 @@ using System.Net;
 using LoadBalancer.Admin;
 using LoadBalancer.Configuration;
 using LoadBalancer.Forwarding;
+using LoadBalancer.Hosting;
 using LoadBalancer.Pipeline;
 using LoadBalancer.Probing;
 using Microsoft.AspNetCore.Builder;
@@ -92,16 +93,25 @@ public static class Program
         builder.Logging.AddFilter("Yarp", LogLevel.Error);
         options.Logging?.Invoke(builder.Logging);
 
-        // Graceful stop: Kestrel stops accepting, lets requests finish (up to 30 s), then the
-        // stages stop in reverse order of registration.
+        // Graceful stop: ShutdownDrain closes the listening sockets and gives open client
+        // connections a short grace; then Kestrel lets requests finish (up to 30 s in all), then
+        // the stages stop in reverse order of registration.
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        // The real clock: a test's fake clock drives probes, not the stop.
+        builder.Services.AddSingleton(sp => new ShutdownDrain(TimeProvider.System, sp.GetRequiredService<ILogger<ShutdownDrain>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
+        TrackingListenerFactory.Decorate(builder.Services);
 
         ListenOptions? clientListener = null, adminListener = null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = null; // no body limit: bodies stream through
-            k.Listen(EndPoint(config.Listen), l => clientListener = l);
+            k.Listen(EndPoint(config.Listen), l =>
+            {
+                clientListener = l;
+                l.Use(k.ApplicationServices.GetRequiredService<ShutdownDrain>().CountConnections);
+            });
             k.Listen(EndPoint(config.Admin), l =>
             {
                 adminListener = l;
@@ -144,12 +154,17 @@ public static class Program
         var app = builder.Build();
         var proxy = app.Services.GetRequiredService<ProxyEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoints>();
+var drain = app.Services.GetRequiredService<ShutdownDrain>();
         app.MapWhen(IsAdmin, adminApp =>
         {
             adminApp.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == "/metrics");
             adminApp.Run(admin.HandleAsync);
         });
-        app.Run(proxy.HandleAsync);
+        app.Run(context =>
+        {
+            drain.CloseWhenStopping(context.Response); // Connection: close once SIGTERM came
+            return proxy.HandleAsync(context);
+        });
 
         var lifetime = app.Lifetime;
         var startLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");

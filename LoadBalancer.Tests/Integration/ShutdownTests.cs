@@ -1,16 +1,48 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using LoadBalancer.Hosting;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Http;
 
 namespace LoadBalancer.Tests.Integration;
 
-// Graceful stop: the listening socket closes at once, a request already in flight finishes
-// (answered with Connection: close), and the process exits 0.
+// Graceful stop: the listening sockets close at once, a request sent afterwards on a kept-alive
+// connection is answered with Connection: close and the connection then closed, a request
+// already in flight finishes with Connection: close, and the process exits 0 without waiting
+// out the grace once no client connection is open.
 public sealed class ShutdownTests
 {
+    const string StoppedListening = "no longer listening";
+    const string GraceOver = "still open after the";
+
     [Fact]
-    public async Task StopAsync_RequestInFlight_CompletesWhileNewConnectionsAreRefused()
+    public async Task StopAsync_KeptAliveConnection_NextRequestAnsweredWithConnectionCloseThenClosed()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var lb = await Balancer.StartAsync(Balancer.Config(a));
+        var client = lb.App.ClientUri();
+        await using var kept = await OpenKeptAliveConnectionAsync(client);
+
+        var stopping = lb.App.StopAsync();
+        await lb.Logs.WaitForAsync(StoppedListening);
+        await AssertRefusedAsync(client);
+        var stillServing = !stopping.IsCompleted;
+        var response = await kept.SendAsync($"GET /after-stop HTTP/1.1\r\nHost: {client.Authority}\r\n");
+        await kept.WaitForCloseAsync(TimeSpan.FromSeconds(10));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(stillServing, "the stop finished before the kept-alive connection's grace");
+        Assert.Equal(200, response.Status);
+        Assert.Equal("backend-a", response.Body);
+        Assert.Equal(["close"], ConnectionHeaders(response));
+        Assert.Equal(2, a.Requests);
+        // The grace ended when the last client connection closed, not by the clock.
+        Assert.DoesNotContain(lb.Logs.Lines, l => l.Message.Contains(GraceOver));
+    }
+
+    [Fact]
+    public async Task StopAsync_RequestInFlight_AnsweredWithConnectionCloseWhileNewConnectionsAreRefused()
     {
         var slow = new SlowBackend();
         await using var a = await TestBackend.StartAsync("a", handler: slow.Handle);
@@ -19,10 +51,9 @@ public sealed class ShutdownTests
 
         var inFlight = lb.Client.GetAsync("/slow");
         await slow.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
-        await using var idle = await OpenIdleConnectionAsync(client);
         var stopping = lb.App.StopAsync();
-        await WaitUntilRefusedAsync(client);
-        await idle.WaitForCloseAsync(TimeSpan.FromSeconds(10));
+        await lb.Logs.WaitForAsync(StoppedListening);
+        await AssertRefusedAsync(client);
         var finishedEarly = inFlight.IsCompleted || stopping.IsCompleted;
         slow.Release();
         using var response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10));
@@ -32,46 +63,46 @@ public sealed class ShutdownTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("slow done", await response.Content.ReadAsStringAsync());
         Assert.True(response.Headers.ConnectionClose, "the answer during shutdown should carry Connection: close");
+        Assert.DoesNotContain(lb.Logs.Lines, l => l.Message.Contains(GraceOver));
     }
 
     [Theory]
     [InlineData("TERM")]
     [InlineData("INT")] // Ctrl+C
-    public async Task Signal_RequestInFlight_CompletesAndProcessExitsZero(string signal)
+    public async Task Signal_KeptAliveConnectionAndRequestInFlight_BothAnsweredWithConnectionCloseAndExitsZero(string signal)
     {
         var slow = new SlowBackend();
         await using var a = await TestBackend.StartAsync("a", handler: slow.Handle);
-        var listen = new Uri($"http://127.0.0.1:{LbProcess.FreePort()}");
-        var admin = new Uri($"http://127.0.0.1:{LbProcess.FreePort()}");
         var dir = Directory.CreateTempSubdirectory("lb-sigterm-");
         try
         {
-            var config = Balancer.Config(a);
-            config["listen"] = listen.ToString().TrimEnd('/');
-            config["admin"] = admin.ToString().TrimEnd('/');
-            var path = Path.Combine(dir.FullName, "lb.json");
-            await File.WriteAllTextAsync(path, config.ToJsonString());
-            await using var lb = LbProcess.Start("--config", path);
-            await lb.WaitForOutputAsync("listening on");
+            var (listen, admin) = (FreeAddress(), FreeAddress());
+            await using var lb = await StartProcessAsync(a, listen, admin, dir);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
             Assert.Equal("ok", (await http.GetStringAsync(new Uri(admin, "/healthz"))).Trim());
 
             var inFlight = http.GetAsync(new Uri(listen, "/slow"));
             await slow.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
-            await using var idle = await OpenIdleConnectionAsync(listen);
+            await using var kept = await OpenKeptAliveConnectionAsync(listen);
             await lb.SignalAsync(signal);
-            await WaitUntilRefusedAsync(listen);
-            await idle.WaitForCloseAsync(TimeSpan.FromSeconds(10));
+            await lb.WaitForOutputAsync(StoppedListening);
+            await AssertRefusedAsync(listen);
+            var keptResponse = await kept.SendAsync($"GET /quick HTTP/1.1\r\nHost: {listen.Authority}\r\n");
+            await kept.WaitForCloseAsync(TimeSpan.FromSeconds(10));
             var exitedEarly = lb.HasExited;
             slow.Release();
             using var response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10));
             var exitCode = await lb.WaitForExitAsync();
 
+            Assert.Equal(200, keptResponse.Status);
+            Assert.Equal("quick", keptResponse.Body);
+            Assert.Equal(["close"], ConnectionHeaders(keptResponse));
             Assert.False(exitedEarly, "the process exited with a request in flight");
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             Assert.Equal("slow done", await response.Content.ReadAsStringAsync());
             Assert.True(response.Headers.ConnectionClose, "the answer during shutdown should carry Connection: close");
             Assert.True(exitCode == 0, $"exit code {exitCode}; stderr: {lb.StandardError}");
+            Assert.DoesNotContain(GraceOver, lb.StandardOutput);
         }
         finally
         {
@@ -79,39 +110,80 @@ public sealed class ShutdownTests
         }
     }
 
-    // A kept-alive client connection with one request answered, now idle: a graceful stop closes
-    // it. Kestrel closes the listener first, then walks its connections in the order they were
-    // opened, telling each to close after its current request (so that answer gets
-    // Connection: close). Opened after the slow request's connection, this one closing shows the
-    // walk has passed the slow one; releasing the slow request before that would race it.
-    static async Task<RawConnection> OpenIdleConnectionAsync(Uri client)
+    [Fact]
+    public async Task Signal_NoClientConnectionOpen_ExitsZeroWithoutWaitingForGrace()
     {
-        var idle = await RawConnection.OpenAsync(client);
-        var response = await idle.SendAsync($"GET /quick HTTP/1.1\r\nHost: {client.Authority}\r\n");
-        Assert.Equal(200, response.Status);
-        return idle;
+        await using var a = await TestBackend.StartAsync("a");
+        var dir = Directory.CreateTempSubdirectory("lb-sigterm-");
+        try
+        {
+            var admin = FreeAddress();
+            await using var lb = await StartProcessAsync(a, FreeAddress(), admin, dir);
+            // A kept-alive admin connection (a metrics scraper) does not hold the stop.
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
+            Assert.Equal("ok", (await http.GetStringAsync(new Uri(admin, "/healthz"))).Trim());
+
+            var clock = Stopwatch.StartNew();
+            await lb.SignalAsync("TERM");
+            var exitCode = await lb.WaitForExitAsync();
+            var took = clock.Elapsed;
+
+            Assert.True(exitCode == 0, $"exit code {exitCode}; stderr: {lb.StandardError}");
+            Assert.Contains($"{StoppedListening}; 0 open client connections", lb.StandardOutput);
+            Assert.DoesNotContain(GraceOver, lb.StandardOutput);
+            // Waiting out the grace would take at least Grace (5 s); a stop with nothing to wait
+            // for takes a fraction of a second, so this bound leaves a busy machine lots of room.
+            Assert.True(took < ShutdownDrain.Grace, $"exit took {took.TotalSeconds:0.00} s, the grace is {ShutdownDrain.Grace.TotalSeconds} s");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
-    // Connects until the listener refuses (or resets a connect that raced with its close): a
-    // connection accepted before the stop took effect is fine, but the socket must close
-    // promptly. No sleeping: each try is one connect.
-    static async Task WaitUntilRefusedAsync(Uri uri)
+    static Uri FreeAddress() => new($"http://127.0.0.1:{LbProcess.FreePort()}");
+
+    // The balancer as a process, as a user runs it (lb.json with fixed ports), listening.
+    static async Task<LbProcess> StartProcessAsync(TestBackend backend, Uri listen, Uri admin, DirectoryInfo dir)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (true)
+        var config = Balancer.Config(backend);
+        config["listen"] = listen.ToString().TrimEnd('/');
+        config["admin"] = admin.ToString().TrimEnd('/');
+        var path = Path.Combine(dir.FullName, "lb.json");
+        await File.WriteAllTextAsync(path, config.ToJsonString());
+        var lb = LbProcess.Start("--config", path);
+        try
         {
-            using var tcp = new TcpClient();
-            try
-            {
-                await tcp.ConnectAsync(uri.Host, uri.Port);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionRefused or SocketError.ConnectionReset)
-            {
-                return;
-            }
-            Assert.True(DateTime.UtcNow < deadline, $"{uri} still accepts new connections 10 s after the stop began");
-            await Task.Yield();
+            await lb.WaitForOutputAsync("listening on");
         }
+        catch
+        {
+            await lb.DisposeAsync();
+            throw;
+        }
+        return lb;
+    }
+
+    // A client connection with one request answered and kept alive, now idle.
+    static async Task<RawConnection> OpenKeptAliveConnectionAsync(Uri client)
+    {
+        var kept = await RawConnection.OpenAsync(client);
+        var response = await kept.SendAsync($"GET /quick HTTP/1.1\r\nHost: {client.Authority}\r\n");
+        Assert.Equal(200, response.Status);
+        Assert.Empty(ConnectionHeaders(response));
+        return kept;
+    }
+
+    static string[] ConnectionHeaders(RawResponse response) =>
+        response.Headers.Where(h => h.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase)).Select(h => h.Value).ToArray();
+
+    // One connect, after the balancer said it no longer listens: it must be refused, not queued
+    // or accepted.
+    static async Task AssertRefusedAsync(Uri uri)
+    {
+        using var tcp = new TcpClient();
+        var e = await Assert.ThrowsAsync<SocketException>(() => tcp.ConnectAsync(uri.Host, uri.Port).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
     }
 
     // A backend handler that holds /slow until released and answers anything else at once.

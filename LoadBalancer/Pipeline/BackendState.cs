@@ -81,10 +81,10 @@ public sealed class BackendState : BackgroundService
         var next = _table.NextEjectionEnd;
         if (next == _wakeAt) return;
         _wakeAt = next;
-        var due = next == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan : next - _time.GetUtcNow();
-        // Timers count whole milliseconds: round up, so it does not fire just before the end.
-        if (due > TimeSpan.Zero) due = TimeSpan.FromMilliseconds(Math.Ceiling(due.TotalMilliseconds));
-        _wakeTimer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
+        // Whole ms, rounded up: Timer truncates to whole ms, which would wake the loop too early.
+        var due = next == DateTimeOffset.MaxValue ? Timeout.InfiniteTimeSpan
+            : TimeSpan.FromMilliseconds(Math.Max(0, Math.Ceiling((next - _time.GetUtcNow()).TotalMilliseconds)));
+        _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
     void Handle(StateEvent e)
@@ -99,8 +99,9 @@ public sealed class BackendState : BackgroundService
                     _table.Apply(p);
                     break;
                 case ConnectionsChanged c: _table.Apply(c); break;
-                // Tick() after the batch does the work. Forget the armed time: if the timer fired
-                // early (coarse clock) and nothing ended, ArmWakeTimer must set it again.
+                // Tick() after the batch does the work. The one-shot timer has fired and is
+                // unarmed now: forget _wakeAt, or a wake that comes early (the timer runs on a
+                // coarser clock than GetUtcNow) finds the ejection not over and never re-arms.
                 case Wake: _wakeAt = DateTimeOffset.MaxValue; break;
                 case ConfigChanged c:
                     _table.Reconcile(c.Config);

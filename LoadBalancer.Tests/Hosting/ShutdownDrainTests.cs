@@ -1,0 +1,171 @@
+using System.Net;
+using LoadBalancer.Hosting;
+using LoadBalancer.Tests.Support;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using NSubstitute;
+
+namespace LoadBalancer.Tests.Hosting;
+
+// The drain without a host: a fake clock for the grace, a held connection delegate for an open
+// client connection, a substituted listener, a response feature that runs OnStarting on demand.
+public sealed class ShutdownDrainTests
+{
+    static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    readonly FakeTimeProvider _time = new();
+    readonly LogSink _logs = new();
+    readonly ShutdownDrain _drain;
+
+    public ShutdownDrainTests() =>
+        _drain = new ShutdownDrain(_time, new Logger<ShutdownDrain>(LoggerFactory.Create(l => l.AddProvider(_logs))));
+
+    [Fact]
+    public async Task StoppingAsync_NoClientConnection_EndsWithoutWaitingForGrace()
+    {
+        // The clock never moves: only "no connection open" can end the wait.
+        await _drain.StoppingAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        Assert.DoesNotContain(_logs.Lines, l => l.Message.Contains("after the 5 s grace"));
+    }
+
+    [Fact]
+    public async Task StoppingAsync_ClientConnectionOpen_EndsWhenItCloses()
+    {
+        var connection = OpenConnection();
+
+        var stopping = _drain.StoppingAsync(CancellationToken.None);
+        var waitedForConnection = !stopping.IsCompleted;
+        await connection.CloseAsync();
+        await stopping.WaitAsync(Deadline);
+
+        Assert.True(waitedForConnection, "the stop went on with a client connection open");
+        Assert.Equal(0, _drain.OpenClientConnections);
+        Assert.DoesNotContain(_logs.Lines, l => l.Message.Contains("after the 5 s grace"));
+    }
+
+    [Fact]
+    public async Task StoppingAsync_ClientConnectionStaysOpen_EndsAfterGrace()
+    {
+        var connection = OpenConnection();
+
+        var stopping = _drain.StoppingAsync(CancellationToken.None);
+        _time.Advance(ShutdownDrain.Grace - TimeSpan.FromMilliseconds(1));
+        var waitedAlmostGrace = !stopping.IsCompleted;
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await stopping.WaitAsync(Deadline);
+
+        Assert.True(waitedAlmostGrace, "the grace ended before its time");
+        Assert.Contains(_logs.Lines, l => l.Message.Contains("1 client connections still open after the 5 s grace"));
+        Assert.Equal(1, _drain.OpenClientConnections);
+        await connection.CloseAsync();
+    }
+
+    [Fact]
+    public async Task StoppingAsync_ShutdownTimeoutAlreadyOver_EndsWithoutThrowing()
+    {
+        OpenConnection();
+
+        await _drain.StoppingAsync(new CancellationToken(canceled: true)).WaitAsync(Deadline);
+    }
+
+    [Fact]
+    public async Task StoppingAsync_ListenerBoundThroughFactory_IsUnboundButNotDisposed()
+    {
+        var transport = Substitute.For<IConnectionListenerFactory>();
+        var listener = Substitute.For<IConnectionListener>();
+        var endpoint = new IPEndPoint(IPAddress.Loopback, 0);
+        transport.BindAsync(endpoint, Arg.Any<CancellationToken>()).Returns(ValueTask.FromResult(listener));
+        var bound = await new TrackingListenerFactory(transport, _drain).BindAsync(endpoint);
+
+        await _drain.StoppingAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        Assert.Same(listener, bound);
+        await listener.Received(1).UnbindAsync(Arg.Any<CancellationToken>());
+        // Disposing frees the memory pool the open connections still use: that is Kestrel's, later.
+        await listener.DidNotReceive().DisposeAsync();
+    }
+
+    [Fact]
+    public async Task CloseWhenStopping_ResponseStartsAfterStopBegan_SaysConnectionClose()
+    {
+        var response = new StartableResponse();
+        _drain.CloseWhenStopping(response.Response); // the request arrived before the stop
+        await _drain.StoppingAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        await response.StartAsync();
+
+        Assert.Equal("close", response.Response.Headers.Connection.ToString());
+    }
+
+    [Fact]
+    public async Task CloseWhenStopping_ResponseStartsBeforeStop_KeepsConnection()
+    {
+        var response = new StartableResponse();
+        _drain.CloseWhenStopping(response.Response);
+
+        await response.StartAsync();
+
+        Assert.False(response.Response.Headers.ContainsKey("Connection"));
+    }
+
+    [Fact]
+    public async Task CloseWhenStopping_SwitchingProtocols_KeepsUpgrade()
+    {
+        var response = new StartableResponse();
+        _drain.CloseWhenStopping(response.Response);
+        await _drain.StoppingAsync(CancellationToken.None).WaitAsync(Deadline);
+        response.Response.StatusCode = StatusCodes.Status101SwitchingProtocols;
+        response.Response.Headers.Connection = "Upgrade";
+
+        await response.StartAsync();
+
+        Assert.Equal("Upgrade", response.Response.Headers.Connection.ToString());
+    }
+
+    // A client connection through the drain's connection middleware, open until Close.
+    HeldConnection OpenConnection()
+    {
+        var held = new HeldConnection();
+        held.Running = _drain.CountConnections(_ => held.Closed.Task)(new DefaultConnectionContext());
+        Assert.False(held.Running.IsCompleted);
+        return held;
+    }
+
+    sealed class HeldConnection
+    {
+        public TaskCompletionSource Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public Task Running { get; set; } = Task.CompletedTask;
+
+        public Task CloseAsync()
+        {
+            Closed.TrySetResult();
+            return Running.WaitAsync(Deadline);
+        }
+    }
+
+    // HttpResponse whose OnStarting callbacks run when the test says the headers go out.
+    sealed class StartableResponse : HttpResponseFeature
+    {
+        readonly List<(Func<object, Task> Callback, object State)> _starting = [];
+
+        public StartableResponse()
+        {
+            var context = new DefaultHttpContext();
+            context.Features.Set<IHttpResponseFeature>(this);
+            Response = context.Response;
+        }
+
+        public HttpResponse Response { get; }
+
+        public override void OnStarting(Func<object, Task> callback, object state) => _starting.Add((callback, state));
+
+        public async Task StartAsync()
+        {
+            for (var i = _starting.Count - 1; i >= 0; i--) await _starting[i].Callback(_starting[i].State);
+        }
+    }
+}
