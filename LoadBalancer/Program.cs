@@ -25,8 +25,20 @@ namespace LoadBalancer;
 //                       ConfigWatcher --events-------'
 public static class Program
 {
+    // Socket completions run inline on the socket engine's epoll thread instead of being queued to
+    // the thread pool: on one core this removes a thread hop (and often a context switch) from
+    // every read and write, to the client and to the backend. It is what nginx's event loop does;
+    // it is safe here because nothing on the request path blocks (the state task is asked
+    // through a channel, never waited on synchronously). Measured with compare.sh: 0.93x -> 0.63x
+    // YARP's CPU per request (docs/performance.md). Set the variable to 0 to turn it off.
+    const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     public static async Task<int> Main(string[] args)
     {
+        // Before the first socket exists: the socket engine reads this once.
+        if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
+            Environment.SetEnvironmentVariable(InlineCompletions, "1");
+
         if (ParseArgs(args) is not { } configPath)
         {
             Console.Error.WriteLine("usage: LoadBalancer [--config PATH]   (default: lb.json in the current directory)");
@@ -103,6 +115,8 @@ public static class Program
         TrackingListenerFactory.Decorate(builder.Services);
 
         ListenOptions? clientListener = null, adminListener = null;
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
+            o => o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1");
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
