@@ -168,7 +168,7 @@ public static class Program
         var app = builder.Build();
         var proxy = app.Services.GetRequiredService<ProxyEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoints>();
-var drain = app.Services.GetRequiredService<ShutdownDrain>();
+        var drain = app.Services.GetRequiredService<ShutdownDrain>();
         app.MapWhen(IsAdmin, adminApp =>
         {
             adminApp.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == "/metrics");
