@@ -76,8 +76,8 @@ public sealed class ShutdownTests
         var dir = Directory.CreateTempSubdirectory("lb-sigterm-");
         try
         {
-            var (listen, admin) = (FreeAddress(), FreeAddress());
-            await using var lb = await StartProcessAsync(a, listen, admin, dir);
+            var (started, listen, admin) = await StartProcessAsync(a, dir);
+            await using var lb = started;
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
             Assert.Equal("ok", (await http.GetStringAsync(new Uri(admin, "/healthz"))).Trim());
 
@@ -117,8 +117,8 @@ public sealed class ShutdownTests
         var dir = Directory.CreateTempSubdirectory("lb-sigterm-");
         try
         {
-            var admin = FreeAddress();
-            await using var lb = await StartProcessAsync(a, FreeAddress(), admin, dir);
+            var (started, _, admin) = await StartProcessAsync(a, dir);
+            await using var lb = started;
             // A kept-alive admin connection (a metrics scraper) does not hold the stop.
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
             Assert.Equal("ok", (await http.GetStringAsync(new Uri(admin, "/healthz"))).Trim());
@@ -143,25 +143,34 @@ public sealed class ShutdownTests
 
     static Uri FreeAddress() => new($"http://127.0.0.1:{LbProcess.FreePort()}");
 
-    // The balancer as a process, as a user runs it (lb.json with fixed ports), listening.
-    static async Task<LbProcess> StartProcessAsync(TestBackend backend, Uri listen, Uri admin, DirectoryInfo dir)
+    // The balancer as a process, as a user runs it (lb.json with fixed ports), listening. A port
+    // found free can be taken by a parallel test before the process binds it: then try new ones.
+    static async Task<(LbProcess Process, Uri Listen, Uri Admin)> StartProcessAsync(TestBackend backend, DirectoryInfo dir)
     {
-        var config = Balancer.Config(backend);
-        config["listen"] = listen.ToString().TrimEnd('/');
-        config["admin"] = admin.ToString().TrimEnd('/');
-        var path = Path.Combine(dir.FullName, "lb.json");
-        await File.WriteAllTextAsync(path, config.ToJsonString());
-        var lb = LbProcess.Start("--config", path);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await lb.WaitForOutputAsync("listening on");
+            var (listen, admin) = (FreeAddress(), FreeAddress());
+            var config = Balancer.Config(backend);
+            config["listen"] = listen.ToString().TrimEnd('/');
+            config["admin"] = admin.ToString().TrimEnd('/');
+            var path = Path.Combine(dir.FullName, "lb.json");
+            await File.WriteAllTextAsync(path, config.ToJsonString());
+            var lb = LbProcess.Start("--config", path);
+            try
+            {
+                await lb.WaitForOutputAsync("listening on");
+                return (lb, listen, admin);
+            }
+            catch (Exception e) when (attempt < 3 && e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                await lb.DisposeAsync();
+            }
+            catch
+            {
+                await lb.DisposeAsync();
+                throw;
+            }
         }
-        catch
-        {
-            await lb.DisposeAsync();
-            throw;
-        }
-        return lb;
     }
 
     // A client connection with one request answered and kept alive, now idle.
