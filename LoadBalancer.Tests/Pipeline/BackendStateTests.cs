@@ -283,7 +283,6 @@ public sealed class BackendStateTests : IAsyncLifetime
         TimeSpan Due(TimeSpan dueTime)
         {
             if (dueTime == Timeout.InfiniteTimeSpan) return dueTime;
-            Armed.Writer.TryWrite(dueTime);
             var early = FirstFireEarlyBy;
             FirstFireEarlyBy = TimeSpan.Zero;
             return dueTime - early;
@@ -291,7 +290,14 @@ public sealed class BackendStateTests : IAsyncLifetime
 
         sealed class Timer(ITimer inner, ObservedTimeProvider time) : ITimer
         {
-            public bool Change(TimeSpan dueTime, TimeSpan period) => inner.Change(time.Due(dueTime), period);
+            // Report only once the timer is really armed: a test that advances the clock as soon
+            // as it reads Armed must find the timer set, or the advance would pass it by.
+            public bool Change(TimeSpan dueTime, TimeSpan period)
+            {
+                var changed = inner.Change(time.Due(dueTime), period);
+                if (dueTime != Timeout.InfiniteTimeSpan) time.Armed.Writer.TryWrite(dueTime);
+                return changed;
+            }
 
             public void Dispose() => inner.Dispose();
             public ValueTask DisposeAsync() => inner.DisposeAsync();
