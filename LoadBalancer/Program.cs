@@ -150,7 +150,9 @@ public static class Program
         builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
             sp.GetRequiredService<ILogger<BackendState>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
-        builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, options.Probe ?? new HttpBackendProbe(time)));
+        // Made by the container, so the probe's own connection pool is disposed when the app stops.
+        builder.Services.AddSingleton(_ => options.Probe ?? new HttpBackendProbe(time));
+        builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
         builder.Services.AddHostedService(_ => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
             sp.GetRequiredService<ILogger<ConfigWatcher>>()));
