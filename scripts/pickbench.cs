@@ -2,14 +2,24 @@
 #:project ../LoadBalancer/LoadBalancer.csproj
 #:property TieredPGO=true
 // Micro-benchmark of the state task's pick round trip: a handler asks BackendState for a backend
-// (PickRequest through the requests channel, reply back) and tells it the outcome (through the
-// events channel), as every proxied request does. Many concurrent "handlers" load the state task.
+// (PickRequest through the requests channel, reply back), goes away to forward (here: one
+// Task.Yield, so the handler gives up its thread as a real forward does), then tells BackendState
+// the outcome (through the events channel). Many concurrent "handlers" load the state task.
 // Compared with the same pick done directly under a lock, and with a lock-free Interlocked pick.
 //
 //   dotnet run -c Release scripts/pickbench.cs                  # all cores
 //   taskset -c 1 dotnet run -c Release scripts/pickbench.cs     # one core, like the balancer in compare.sh
 //
-// Prints per mode and concurrency: picks/s, round-trip latency p50/p99/p99.9 (us), bytes allocated per pick.
+// Prints per mode and concurrency:
+//   rt/s            round trips per second;
+//   CPU us/rt       what one round trip costs in CPU: the process's CPU time (all threads, GC
+//                   included) over the round trips done, in 20 ms windows; p50 and p99 of the
+//                   windows. An upper bound: the harness's own work (Task.Yield, the lambdas, the
+//                   timestamps) is in it, the same for every mode;
+//   wait us         the handler's time in the round trip (ask until the answer is back, plus the
+//                   release call; not the simulated forward), p50/p99/p99.9: with many askers on
+//                   few cores this is mostly queueing behind the other askers, not work;
+//   B/rt            bytes allocated per round trip (the benchmark's own Task.Yield included).
 using System.Diagnostics;
 using LoadBalancer.Configuration;
 using LoadBalancer.Pipeline;
@@ -21,7 +31,8 @@ var nextId = 0;
 BackendTable NewTable() => new(config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), TimeProvider.System, _ => { });
 
 Console.WriteLine($"cores seen: {Environment.ProcessorCount}, GC server: {System.Runtime.GCSettings.IsServerGC}, {seconds}s per row");
-Console.WriteLine($"{"mode",-22} {"askers",6} {"picks/s",12} {"p50 us",8} {"p99 us",8} {"p99.9 us",9} {"B/pick",7}");
+Console.WriteLine($"{"",-22} {"",6} {"",12} {"CPU us/rt",-15} {"wait us",-26}");
+Console.WriteLine($"{"mode",-22} {"askers",6} {"rt/s",12} {"p50",7} {"p99",7} {"p50",8} {"p99",8} {"p99.9",8} {"B/rt",7}");
 
 foreach (var askers in new[] { 1, 8, 64 })
 {
@@ -30,61 +41,63 @@ foreach (var askers in new[] { 1, 8, 64 })
     var state = new BackendState(channels, NewTable(), TimeProvider.System, NullLogger<BackendState>.Instance);
     await state.StartAsync(CancellationToken.None);
     var client = new StateClient(channels);
-    await RunAsync("channel round trip", askers, async () =>
-    {
-        var pick = await client.PickAsync();
-        await client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200));
-    });
+    await RunAsync("channel round trip", askers,
+        () => client.PickAsync(),
+        pick => client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
     await state.StopAsync(CancellationToken.None);
 
     // 2. The same table and rules, shared under a lock (what the single owner replaces).
     var table = NewTable();
     var gate = new Lock();
-    await RunAsync("same rules under lock", askers, () =>
-    {
-        Pick pick;
-        lock (gate) pick = table.Choose(null);
-        lock (gate) table.Apply(new RequestOutcome(pick.Backend!, Outcome.Response, 200));
-        return Task.CompletedTask;
-    });
+    await RunAsync("same rules under lock", askers,
+        () => { lock (gate) return ValueTask.FromResult(table.Choose(null)); },
+        pick => { lock (gate) table.Apply(new RequestOutcome(pick.Backend!, Outcome.Response, 200)); return ValueTask.CompletedTask; });
 
     // 3. Lock-free: plain round-robin with Interlocked, in-flight counted with Interlocked
     //    (no health, no weights, no ejection: a lower bound, not an equivalent).
     var routes = table.Entries.Select(e => e.Route).ToArray();
     var inFlight = new int[routes.Length];
     var cursor = -1;
-    await RunAsync("lock-free round-robin", askers, () =>
-    {
-        var i = (int)((uint)Interlocked.Increment(ref cursor) % (uint)routes.Length);
-        Interlocked.Increment(ref inFlight[i]);
-        Interlocked.Decrement(ref inFlight[i]);
-        return Task.CompletedTask;
-    });
+    await RunAsync("lock-free round-robin", askers,
+        () =>
+        {
+            var i = (int)((uint)Interlocked.Increment(ref cursor) % (uint)routes.Length);
+            Interlocked.Increment(ref inFlight[i]);
+            return ValueTask.FromResult(new Pick(routes[i], default!));
+        },
+        pick => { Interlocked.Decrement(ref inFlight[Array.IndexOf(routes, pick.Backend)]); return ValueTask.CompletedTask; });
 }
 
-async Task RunAsync(string mode, int askers, Func<Task> op)
+async Task RunAsync(string mode, int askers, Func<ValueTask<Pick>> ask, Func<Pick, ValueTask> release)
 {
     // Warm up (tiered JIT, PGO), then measure.
-    await Drive(askers, op, TimeSpan.FromSeconds(Math.Min(2, seconds)), null);
+    await Drive(askers, ask, release, TimeSpan.FromSeconds(Math.Min(2, seconds)), null, null);
     var samples = new List<long>[askers];
+    var windows = new List<double>();
     var allocated = GC.GetTotalAllocatedBytes(precise: true);
     var started = Stopwatch.GetTimestamp();
-    var count = await Drive(askers, op, TimeSpan.FromSeconds(seconds), samples);
+    var count = await Drive(askers, ask, release, TimeSpan.FromSeconds(seconds), samples, windows);
     var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
     var bytes = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)count;
     var all = samples.SelectMany(s => s).ToArray();
     Array.Sort(all);
+    windows.Sort();
     double Us(double q) => all[(int)Math.Min(all.Length - 1, q * all.Length)] * 1e6 / Stopwatch.Frequency;
-    Console.WriteLine($"{mode,-22} {askers,6} {count / elapsed,12:N0} {Us(0.50),8:0.00} {Us(0.99),8:0.00} {Us(0.999),9:0.00} {bytes,7:0}");
+    double Cpu(double q) => windows[(int)Math.Min(windows.Count - 1, q * windows.Count)];
+    Console.WriteLine($"{mode,-22} {askers,6} {count / elapsed,12:N0} {Cpu(0.50),7:0.00} {Cpu(0.99),7:0.00} {Us(0.50),8:0.00} {Us(0.99),8:0.00} {Us(0.999),8:0.00} {bytes,7:0}");
 }
 
-static async Task<long> Drive(int askers, Func<Task> op, TimeSpan duration, List<long>[]? samples)
+static async Task<long> Drive(int askers, Func<ValueTask<Pick>> ask, Func<Pick, ValueTask> release, TimeSpan duration,
+    List<long>[]? samples, List<double>? windows)
 {
     var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+    const int Pad = 16; // one cache line per asker's counter: no false sharing
+    var done = new long[askers * Pad];
     var tasks = new Task<long>[askers];
     for (var a = 0; a < askers; a++)
     {
         var list = samples is null ? null : samples[a] = new List<long>(1 << 20);
+        var slot = a * Pad;
         tasks[a] = Task.Run(async () =>
         {
             long n = 0;
@@ -92,14 +105,34 @@ static async Task<long> Drive(int askers, Func<Task> op, TimeSpan duration, List
             {
                 var t0 = Stopwatch.GetTimestamp();
                 if (t0 >= stopAt) return n;
-                await op();
+                var pick = await ask();
                 var t1 = Stopwatch.GetTimestamp();
-                if ((n & 7) == 0) list?.Add(t1 - t0); // every 8th: keeps the sample list's own cost small
+                await Task.Yield(); // the forward: the handler gives its thread back while it waits
+                var t2 = Stopwatch.GetTimestamp();
+                await release(pick);
+                var t3 = Stopwatch.GetTimestamp();
+                if ((n & 7) == 0) list?.Add(t1 - t0 + t3 - t2); // every 8th: keeps the sample list's own cost small
                 n++;
+                Volatile.Write(ref done[slot], n);
             }
         });
     }
+    // CPU per round trip in 20 ms windows, read by a plain thread that sleeps between reads.
+    var sampler = windows is null ? null : new Thread(() =>
+    {
+        long Done() { long sum = 0; for (var i = 0; i < done.Length; i += Pad) sum += Volatile.Read(ref done[i]); return sum; }
+        var (cpu0, n0) = (Environment.CpuUsage.TotalTime, Done());
+        while (Stopwatch.GetTimestamp() < stopAt)
+        {
+            Thread.Sleep(20);
+            var (cpu1, n1) = (Environment.CpuUsage.TotalTime, Done());
+            if (n1 > n0) windows.Add((cpu1 - cpu0).TotalMicroseconds / (n1 - n0));
+            (cpu0, n0) = (cpu1, n1);
+        }
+    }) { IsBackground = true };
+    sampler?.Start();
     long total = 0;
     foreach (var t in tasks) total += await t;
+    sampler?.Join();
     return total;
 }
