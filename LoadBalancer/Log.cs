@@ -31,6 +31,9 @@ public static partial class Log
     [LoggerMessage(21, LogLevel.Error, "Configuration change rejected, the running configuration stays: {Problem}")]
     public static partial void ReloadRejected(ILogger logger, string problem);
 
+    [LoggerMessage(23, LogLevel.Warning, "Configuration: {Problem}")]
+    public static partial void ConfigWarning(ILogger logger, string problem);
+
     [LoggerMessage(22, LogLevel.Warning, "listen and admin changes take effect only after a restart; still listening on {Listen}, admin on {Admin}")]
     public static partial void ListenChangeNeedsRestart(ILogger logger, string listen, string admin);
 

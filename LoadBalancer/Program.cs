@@ -45,9 +45,10 @@ public static class Program
             return 2;
         }
         LbConfig config;
+        var warnings = new List<string>();
         try
         {
-            config = ConfigLoader.Load(configPath);
+            config = ConfigLoader.Load(configPath, warnings);
         }
         catch (ConfigException e)
         {
@@ -56,6 +57,8 @@ public static class Program
         }
 
         await using var app = Build(config, configPath);
+        var configLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");
+        foreach (var warning in warnings) Log.ConfigWarning(configLog, warning);
         try
         {
             await app.StartAsync();

@@ -346,4 +346,78 @@ public sealed class ConfigLoaderTests : IDisposable
     {
         Assert.Equal(new Uri(expected), Parse($$"""{ {{OneBackend}}, "listen": "{{listen}}" }""").Listen);
     }
+
+    // ---- unknown keys: a warning each, never an error ---------------------------------------
+
+    static List<string> Warnings(string json)
+    {
+        var warnings = new List<string>();
+        ConfigLoader.Parse(Encoding.UTF8.GetBytes(json), File, warnings);
+        return warnings;
+    }
+
+    [Fact]
+    public void Parse_EveryDocumentedKey_NoWarning()
+    {
+        var json = $$"""
+            {
+              "$schema": "https://example.test/lb.schema.json",
+              "listen": "http://127.0.0.1:8080", "admin": "http://127.0.0.1:8081", "balancing": "random",
+              "backends": [ { "url": "http://127.0.0.1:8000", "weight": 2 } ],
+              "healthCheck": { "path": "/h", "interval": "5s", "timeout": "1s", "healthyThreshold": 1, "unhealthyThreshold": 1 },
+              "passiveHealth": { "consecutiveFailures": 3, "ejectFor": "30s" },
+              "pool": { "maxConnectionsPerBackend": 8, "idleTimeout": "60s", "lifetime": "5m", "connectTimeout": "2s" },
+              "requestTimeout": "30s", "retries": 2
+            }
+            """;
+
+        Assert.Empty(Warnings(json));
+    }
+
+    [Fact]
+    public void Parse_KeysInAnotherCase_NoWarning()
+    {
+        Assert.Empty(Warnings("""{ "BACKENDS": [ { "URL": "http://127.0.0.1:8000" } ], "HealthCheck": { "Interval": "5s" } }"""));
+    }
+
+    [Fact]
+    public void Parse_MisspeltKeyInEachSection_OneWarningEachWithTheNearestKey()
+    {
+        var warnings = Warnings("""
+            {
+              "backend": [],
+              "backends": [ { "url": "http://127.0.0.1:8000", "wieght": 2 } ],
+              "healthCheck": { "intervall": "5s" },
+              "passiveHealth": { "ejectfor2": "1s" },
+              "pool": { "idleTimout": "1s" },
+              "retrys": 1
+            }
+            """);
+
+        Assert.Equal(
+        [
+            $"{File}: backend: unknown key, ignored (did you mean backends?)",
+            $"{File}: retrys: unknown key, ignored (did you mean retries?)",
+            $"{File}: healthCheck.intervall: unknown key, ignored (did you mean healthCheck.interval?)",
+            $"{File}: passiveHealth.ejectfor2: unknown key, ignored (did you mean passiveHealth.ejectFor?)",
+            $"{File}: pool.idleTimout: unknown key, ignored (did you mean pool.idleTimeout?)",
+            $"{File}: backends[0].wieght: unknown key, ignored (did you mean backends[0].weight?)",
+        ], warnings);
+    }
+
+    [Fact]
+    public void Parse_UnknownKeyNothingLike_WarningWithoutAGuess()
+    {
+        var warning = Assert.Single(Warnings($$"""{ {{OneBackend}}, "tls": { "cert": "x.pem" } }"""));
+
+        Assert.Equal($"{File}: tls: unknown key, ignored", warning);
+    }
+
+    [Fact]
+    public void Parse_UnknownKey_TheRestStillApplies()
+    {
+        var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""{ {{OneBackend}}, "retries": 5, "colour": "blue" }"""), File, []);
+
+        Assert.Equal(5, config.Retries);
+    }
 }

@@ -87,6 +87,20 @@ public sealed class ConfigWatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task PollAsync_MisspeltKeyAdded_WarnsOnceThoughNothingElseChanged()
+    {
+        await BaselineAsync();
+
+        Write(Json("http://127.0.0.1:8000", extra: """, "retires": 5 """));
+        await _watcher.PollAsync();
+        await _watcher.PollAsync();
+
+        var warning = Assert.Single(Logged(LogLevel.Warning));
+        Assert.Equal($"Configuration: {_path}: retires: unknown key, ignored (did you mean retries?)", warning.Message);
+        Assert.Empty(Sent()); // the meaning did not change: nothing to reconcile
+    }
+
+    [Fact]
     public async Task PollAsync_RewrittenWithSameMeaning_SendsNothing()
     {
         await BaselineAsync();

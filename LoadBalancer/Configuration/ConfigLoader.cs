@@ -4,7 +4,10 @@ namespace LoadBalancer.Configuration;
 
 // Reads lb.json into an LbConfig, or throws ConfigException with the one line a user needs:
 // the file, the key as spelled in the docs (healthCheck.interval, backends[1].url) and the problem.
-// Keys are case-insensitive; comments and trailing commas are allowed.
+// Keys are case-insensitive; comments and trailing commas are allowed. A key it does not know is
+// not an error (an older balancer can read a newer file) but a warning, with the nearest known
+// key when it looks like a typo: "healthCheck.intervall: unknown key, ignored (did you mean
+// healthCheck.interval?)".
 public static class ConfigLoader
 {
     public static readonly Uri DefaultListen = new("http://127.0.0.1:8080");
@@ -16,7 +19,7 @@ public static class ConfigLoader
         AllowTrailingCommas = true,
     };
 
-    public static LbConfig Load(string path)
+    public static LbConfig Load(string path, List<string>? warnings = null)
     {
         byte[] bytes;
         try
@@ -31,10 +34,11 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{path}: cannot read: {e.Message}");
         }
-        return Parse(bytes, path);
+        return Parse(bytes, path, warnings);
     }
 
-    public static LbConfig Parse(ReadOnlyMemory<byte> json, string path)
+    /// <param name="warnings">Receives one line per unknown key; null to ignore them.</param>
+    public static LbConfig Parse(ReadOnlyMemory<byte> json, string path, List<string>? warnings = null)
     {
         JsonDocument doc;
         try
@@ -48,7 +52,7 @@ public static class ConfigLoader
         }
         using (doc)
         {
-            return new Reader(path).Root(doc.RootElement);
+            return new Reader(path, warnings).Root(doc.RootElement);
         }
     }
 
@@ -60,17 +64,25 @@ public static class ConfigLoader
         return $"{uri.Scheme.ToLowerInvariant()}://{host.ToLowerInvariant()}:{uri.Port}{path}";
     }
 
-    sealed class Reader(string file)
+    // Every key lb.json may hold, per object, as spelled in the docs.
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "retries", "$schema"];
+    static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
+    static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor"];
+    static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
+    static readonly string[] BackendKeys = ["url", "weight"];
+
+    sealed class Reader(string file, List<string>? warnings)
     {
         ConfigException Error(string key, string problem) => new($"{file}: {key}: {problem}");
 
         public LbConfig Root(JsonElement root)
         {
             if (root.ValueKind != JsonValueKind.Object) throw new ConfigException($"{file}: the top level must be a JSON object");
+            WarnUnknown(root, "", RootKeys);
 
-            var health = Get(root, "healthCheck") is { } h ? Object(h, "healthCheck") : (JsonElement?)null;
-            var passive = Get(root, "passiveHealth") is { } p ? Object(p, "passiveHealth") : (JsonElement?)null;
-            var pool = Get(root, "pool") is { } o ? Object(o, "pool") : (JsonElement?)null;
+            var health = Get(root, "healthCheck") is { } h ? Section(h, "healthCheck", HealthKeys) : (JsonElement?)null;
+            var passive = Get(root, "passiveHealth") is { } p ? Section(p, "passiveHealth", PassiveKeys) : (JsonElement?)null;
+            var pool = Get(root, "pool") is { } o ? Section(o, "pool", PoolKeys) : (JsonElement?)null;
 
             var balancing = String(root, "balancing", "balancing") ?? BalancingNames.RoundRobin;
             var policy = BalancingNames.All.FirstOrDefault(n => n.Equals(balancing.Trim(), StringComparison.OrdinalIgnoreCase))
@@ -116,7 +128,7 @@ public static class ConfigLoader
             foreach (var item in list.EnumerateArray())
             {
                 var key = $"backends[{i}]";
-                Object(item, key);
+                Section(item, key, BackendKeys);
                 var url = String(item, "url", key + ".url") ?? throw Error(key + ".url", "is required");
                 if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0)
                     throw Error(key + ".url", $"\"{url}\" is not an absolute http:// or https:// URL");
@@ -159,6 +171,44 @@ public static class ConfigLoader
 
         JsonElement Object(JsonElement e, string key) =>
             e.ValueKind == JsonValueKind.Object ? e : throw Error(key, "must be a JSON object");
+
+        JsonElement Section(JsonElement e, string key, string[] known)
+        {
+            Object(e, key);
+            WarnUnknown(e, key + ".", known);
+            return e;
+        }
+
+        void WarnUnknown(JsonElement obj, string prefix, string[] known)
+        {
+            if (warnings is null) return;
+            foreach (var p in obj.EnumerateObject())
+            {
+                if (known.Any(k => k.Equals(p.Name, StringComparison.OrdinalIgnoreCase))) continue;
+                var nearest = known.MinBy(k => Distance(k.ToLowerInvariant(), p.Name.ToLowerInvariant()))!;
+                var hint = Distance(nearest.ToLowerInvariant(), p.Name.ToLowerInvariant()) <= 2 ? $" (did you mean {prefix}{nearest}?)" : "";
+                warnings.Add($"{file}: {prefix}{p.Name}: unknown key, ignored{hint}");
+            }
+        }
+
+        // Levenshtein distance: how many one-letter edits turn a into b.
+        static int Distance(string a, string b)
+        {
+            var row = new int[b.Length + 1];
+            for (var j = 0; j <= b.Length; j++) row[j] = j;
+            for (var i = 1; i <= a.Length; i++)
+            {
+                var diagonal = row[0];
+                row[0] = i;
+                for (var j = 1; j <= b.Length; j++)
+                {
+                    var above = row[j];
+                    row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                    diagonal = above;
+                }
+            }
+            return row[b.Length];
+        }
 
         string? String(JsonElement? obj, string name, string key)
         {

@@ -51,9 +51,10 @@ public sealed class ConfigWatcher(
         _seen = bytes;
 
         LbConfig next;
+        var warnings = new List<string>();
         try
         {
-            next = ConfigLoader.Parse(bytes, path);
+            next = ConfigLoader.Parse(bytes, path, warnings);
         }
         catch (ConfigException)
         {
@@ -61,6 +62,9 @@ public sealed class ConfigWatcher(
             return;
         }
         _invalidPending = false;
+        // Once per new content, even when the change means nothing else: a misspelt key is
+        // exactly the edit that otherwise seems to do nothing.
+        foreach (var warning in warnings) Log.ConfigWarning(log, warning);
         if (SameContent(next, running)) return;
 
         if (next.Listen != running.Listen || next.Admin != running.Admin)
