@@ -185,8 +185,8 @@ public static class ConfigLoader
             foreach (var p in obj.EnumerateObject())
             {
                 if (known.Any(k => k.Equals(p.Name, StringComparison.OrdinalIgnoreCase))) continue;
-                var nearest = known.MinBy(k => Distance(k.ToLowerInvariant(), p.Name.ToLowerInvariant()))!;
-                var hint = Distance(nearest.ToLowerInvariant(), p.Name.ToLowerInvariant()) <= 2 ? $" (did you mean {prefix}{nearest}?)" : "";
+                var (nearest, edits) = known.Select(k => (k, Distance(k.ToLowerInvariant(), p.Name.ToLowerInvariant()))).MinBy(x => x.Item2);
+                var hint = edits <= 2 ? $" (did you mean {prefix}{nearest}?)" : "";
                 warnings.Add($"{file}: {prefix}{p.Name}: unknown key, ignored{hint}");
             }
         }
