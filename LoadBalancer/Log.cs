@@ -25,6 +25,9 @@ public static partial class Log
     [LoggerMessage(11, LogLevel.Debug, "Forward to {Backend} failed: {Outcome} ({Error}: {Message})")]
     public static partial void ForwardFailed(ILogger logger, string backend, string outcome, ForwarderError error, string? message);
 
+    [LoggerMessage(12, LogLevel.Information, "Closed an idle exchange with {Backend} ({Reason}) for {Path}; not counted against the backend")]
+    public static partial void IdleClosed(ILogger logger, string backend, string reason, string path);
+
     [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}")]
     public static partial void ReloadApplied(ILogger logger, int backends, string balancing);
 

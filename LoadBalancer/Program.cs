@@ -120,13 +120,17 @@ public static class Program
         ListenOptions? clientListener = null, adminListener = null;
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
             o => o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1");
+        var connectionLimit = new ClientConnectionLimit(config.Limits.MaxClientConnections);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = null; // no body limit: bodies stream through
-            k.Listen(EndPoint(config.Listen), l =>
+            // Slow-loris: Kestrel's own timer, checked on its heartbeat (408, then close).
+            k.Limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
+            k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
             {
                 clientListener = l;
+                l.Use(connectionLimit.Release);
                 l.Use(k.ApplicationServices.GetRequiredService<ShutdownDrain>().CountConnections);
             });
             k.Listen(EndPoint(config.Admin), l =>
@@ -145,6 +149,7 @@ public static class Program
         builder.Services.AddSingleton(channels);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(connectionLimit);
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();

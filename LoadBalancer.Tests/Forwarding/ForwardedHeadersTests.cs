@@ -97,3 +97,26 @@ public sealed class ForwardedHeadersTests
         Assert.Equal(["application/json"], Values(request, "Accept"));
     }
 }
+
+public sealed class ForwardedHeadersConnectionTests
+{
+    [Fact]
+    public async Task TransformRequestAsync_HeadersNamedInConnection_Removed()
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = "GET";
+        context.Request.Scheme = "http";
+        context.Request.Host = new HostString("lb.example:8080");
+        context.Request.Headers.Connection = "keep-alive, X-Secret,x-other";
+        context.Request.Headers["X-Secret"] = "s";
+        context.Request.Headers["X-Other"] = "o";
+        context.Request.Headers["X-Keep"] = "k";
+        var proxyRequest = new HttpRequestMessage();
+
+        await ForwardedHeaders.Instance.TransformRequestAsync(context, proxyRequest, "http://backend:8000", CancellationToken.None);
+
+        Assert.False(proxyRequest.Headers.Contains("X-Secret"));
+        Assert.False(proxyRequest.Headers.Contains("X-Other"));
+        Assert.True(proxyRequest.Headers.Contains("X-Keep"));
+    }
+}

@@ -21,7 +21,10 @@ public static class TestConfigs
         new PassiveHealthConfig(ConsecutiveFailures: 3, EjectFor: TimeSpan.FromSeconds(30)),
         new PoolConfig(1024, TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5), TimeSpan.FromSeconds(2)),
         RequestTimeout: TimeSpan.FromSeconds(30),
-        Retries: 2);
+        Retries: 2,
+        StreamIdleTimeout: TimeSpan.FromSeconds(60),
+        TunnelIdleTimeout: TimeSpan.FromHours(1),
+        Limits: LimitsConfig.Default);
 
     public static LbConfig Create(params string[] urls) => Create(urls.Select(u => Backend(u)).ToArray());
 }

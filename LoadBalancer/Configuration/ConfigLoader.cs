@@ -65,11 +65,12 @@ public static class ConfigLoader
     }
 
     // Every key lb.json may hold, per object, as spelled in the docs.
-    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "retries", "$schema"];
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "$schema"];
     static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
     static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor"];
     static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
     static readonly string[] BackendKeys = ["url", "weight"];
+    static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout"];
 
     sealed class Reader(string file, List<string>? warnings)
     {
@@ -83,6 +84,7 @@ public static class ConfigLoader
             var health = Get(root, "healthCheck") is { } h ? Section(h, "healthCheck", HealthKeys) : (JsonElement?)null;
             var passive = Get(root, "passiveHealth") is { } p ? Section(p, "passiveHealth", PassiveKeys) : (JsonElement?)null;
             var pool = Get(root, "pool") is { } o ? Section(o, "pool", PoolKeys) : (JsonElement?)null;
+            var limits = Get(root, "limits") is { } l ? Section(l, "limits", LimitsKeys) : (JsonElement?)null;
 
             var balancing = String(root, "balancing", "balancing") ?? BalancingNames.RoundRobin;
             var policy = BalancingNames.All.FirstOrDefault(n => n.Equals(balancing.Trim(), StringComparison.OrdinalIgnoreCase))
@@ -116,7 +118,12 @@ public static class ConfigLoader
                     Duration(pool, "lifetime", "pool.lifetime", TimeSpan.FromMinutes(5)),
                     Duration(pool, "connectTimeout", "pool.connectTimeout", TimeSpan.FromSeconds(2))),
                 RequestTimeout: Duration(root, "requestTimeout", "requestTimeout", TimeSpan.FromSeconds(30)),
-                Retries: Int(root, "retries", "retries", 2, 0, 100));
+                Retries: Int(root, "retries", "retries", 2, 0, 100),
+                StreamIdleTimeout: Duration(root, "streamIdleTimeout", "streamIdleTimeout", TimeSpan.FromSeconds(60)),
+                TunnelIdleTimeout: Duration(root, "tunnelIdleTimeout", "tunnelIdleTimeout", TimeSpan.FromHours(1)),
+                Limits: new LimitsConfig(
+                    Int(limits, "maxClientConnections", "limits.maxClientConnections", LimitsConfig.Default.MaxClientConnections, 1, 1_000_000),
+                    Duration(limits, "requestHeadersTimeout", "limits.requestHeadersTimeout", LimitsConfig.Default.RequestHeadersTimeout)));
         }
 
         List<BackendConfig> Backends(JsonElement root)

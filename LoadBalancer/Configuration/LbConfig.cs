@@ -11,7 +11,10 @@ public sealed record LbConfig(
     PassiveHealthConfig PassiveHealth,
     PoolConfig Pool,
     TimeSpan RequestTimeout,
-    int Retries);
+    int Retries,
+    TimeSpan StreamIdleTimeout,
+    TimeSpan TunnelIdleTimeout,
+    LimitsConfig Limits);
 
 /// <param name="Url">As written in lb.json: the label in /status and /metrics.</param>
 /// <param name="Key">Normalised (lower-case scheme and host, explicit port, no trailing slash):
@@ -25,6 +28,13 @@ public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan Eject
 
 public sealed record PoolConfig(
     int MaxConnectionsPerBackend, TimeSpan IdleTimeout, TimeSpan Lifetime, TimeSpan ConnectTimeout);
+
+/// <summary>What one client may hold: open connections (more wait in the kernel's accept queue)
+/// and how long it may take to send its request headers (slow-loris).</summary>
+public sealed record LimitsConfig(int MaxClientConnections, TimeSpan RequestHeadersTimeout)
+{
+    public static readonly LimitsConfig Default = new(10_000, TimeSpan.FromSeconds(10));
+}
 
 public static class BalancingNames
 {

@@ -7,32 +7,65 @@ namespace LoadBalancer.Forwarding;
 
 // Turns what YARP's forwarder reports (the ForwarderError it returns and the exception in
 // IForwarderErrorFeature) into the Outcome the state task counts. Types, never message text.
+//
+// The rule (contract, "What counts against a backend"): only the backend's own behaviour counts
+// against it. So every ForwarderError is placed on one side, backend, client or balancer, and
+// anything the client did (went away, stalled its upload, idled a stream) or that the balancer
+// refused to build is never a backend failure. The switch over ForwarderError has no default
+// arm: a value YARP adds later fails the build here instead of silently counting as a reset.
 public static class FailureClassifier
 {
-    public static Outcome Classify(ForwarderError error, Exception? exception, bool clientAborted, int status)
+    /// <summary>What the handler knows about the attempt besides YARP's report.</summary>
+    /// <param name="ClientAborted">The client went away (HttpContext.RequestAborted).</param>
+    /// <param name="HeaderDeadlinePassed">requestTimeout ran out before response headers.</param>
+    /// <param name="RequestBodyIncomplete">The client had not sent its whole request body yet.</param>
+    public readonly record struct Facts(bool ClientAborted = false, bool HeaderDeadlinePassed = false, bool RequestBodyIncomplete = false);
+
+    public static Outcome Classify(ForwarderError error, Exception? exception, Facts facts, int status)
     {
         if (error == ForwarderError.None)
             return status is 502 or 503 or 504 ? Outcome.BadGatewayStatus : Outcome.Response;
-        if (clientAborted) return Outcome.ClientAbort;
+        if (facts.ClientAborted) return Outcome.ClientAbort;
+        // Our own deadline (requestTimeout) cancelled the attempt before response headers. YARP
+        // reports that as RequestCanceled or RequestBodyCanceled (a token it was given).
+        if (facts.HeaderDeadlinePassed && error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestTimedOut)
+            return facts.RequestBodyIncomplete ? Outcome.ClientStall : Outcome.ResponseTimeout;
 
+#pragma warning disable CS8524 // only values outside the enum reach the throw below
         return error switch
+#pragma warning restore CS8524
         {
-            // YARP reports SocketsHttpHandler's ConnectTimeout as a timed-out request too; the
-            // TimeoutException inside tells it apart from requestTimeout (nothing was sent).
-            ForwarderError.RequestTimedOut => HasTimeout(exception) ? Outcome.ConnectTimeout : Outcome.ResponseTimeout,
-            ForwarderError.Request or ForwarderError.RequestCreation or ForwarderError.ResponseHeaders
+            ForwarderError.None => Outcome.Response, // handled above
+            // YARP's ActivityTimeout (streamIdleTimeout) before headers, or SocketsHttpHandler's
+            // ConnectTimeout, which YARP reports as a timed-out request too: the TimeoutException
+            // inside tells it apart (nothing was sent). A stalled upload is the client's doing.
+            ForwarderError.RequestTimedOut => HasTimeout(exception) ? Outcome.ConnectTimeout
+                : facts.RequestBodyIncomplete ? Outcome.ClientStall : Outcome.ResponseTimeout,
+            // Backend: sending to it or reading its response headers failed.
+            ForwarderError.Request or ForwarderError.ResponseHeaders
                 or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeRequestDestination
                 => FromException(exception),
-            ForwarderError.ResponseBodyDestination or ForwarderError.UpgradeResponseDestination
-                or ForwarderError.UpgradeActivityTimeout => Outcome.ResetAfterHeaders,
-            // The client's side failed or cancelled: request/response body from/to the client.
+            // Backend: it broke the connection while the response body or tunnel was streaming.
+            ForwarderError.ResponseBodyDestination or ForwarderError.UpgradeResponseDestination => Outcome.ResetAfterHeaders,
+            // Neither: after headers, no bytes either way for streamIdleTimeout (YARP cancels the
+            // copy with its activity token; the client had not gone, or ClientAborted says so).
+            ForwarderError.ResponseBodyCanceled => Outcome.StreamIdle,
+            ForwarderError.UpgradeActivityTimeout or ForwarderError.UpgradeRequestCanceled
+                or ForwarderError.UpgradeResponseCanceled => Outcome.TunnelIdle,
+            // Client: it failed or cancelled its side (request body from it, response to it).
             ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
-                or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
-                or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
-                or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient => Outcome.ClientAbort,
-            _ => Outcome.ResetBeforeHeaders,
+                or ForwarderError.ResponseBodyClient or ForwarderError.UpgradeRequestClient
+                or ForwarderError.UpgradeResponseClient => Outcome.ClientAbort,
+            // Balancer: the request could not be built (a method or target the forwarder refuses);
+            // nothing reached any backend. NoAvailableDestinations is YARP's routing layer's,
+            // which we do not use; it would mean the same.
+            ForwarderError.RequestCreation or ForwarderError.NoAvailableDestinations => Outcome.NotForwarded,
         };
     }
+
+    /// <summary>Whose doing a ForwarderError is when nothing else is known (for the docs and the
+    /// per-value test): the side of the outcome it classifies to with no exception.</summary>
+    public static Side SideOf(ForwarderError error) => Classify(error, null, default, 200).Side();
 
     static Outcome FromException(Exception? e)
     {

@@ -6,7 +6,8 @@ using Yarp.ReverseProxy.Forwarder;
 namespace LoadBalancer.Forwarding;
 
 // YARP's default transform (copy method, path, query, headers and body; drop the hop-by-hop
-// headers; Host becomes the backend's) plus the X-Forwarded-* headers:
+// headers; Host becomes the backend's), the headers named in Connection dropped both ways, and
+// the X-Forwarded-* headers:
 //   X-Forwarded-For:   the client's value, then ", " and the client address, as one line
 //   X-Forwarded-Proto: the scheme the client used (replaces any client value)
 //   X-Forwarded-Host:  the client's Host header, port included (replaces any client value)
@@ -34,6 +35,13 @@ public sealed class ForwardedHeaders : HttpTransformer
         var upgrade = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
         if (!upgrade) // YARP re-adds Connection/Upgrade itself for a WebSocket tunnel
             foreach (var name in HopByHop) headers.Remove(name);
+        // Headers the client named in Connection are hop-by-hop too (RFC 9110 7.6.1).
+        foreach (var name in context.Request.Headers.GetCommaSeparatedValues(HeaderNames.Connection))
+        {
+            if (!IsRemovable(name) || upgrade && name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase)) continue;
+            headers.Remove(name);
+            proxyRequest.Content?.Headers.Remove(name);
+        }
 
         var client = context.Connection.RemoteIpAddress;
         if (client is { IsIPv4MappedToIPv6: true }) client = client.MapToIPv4();
@@ -48,6 +56,37 @@ public sealed class ForwardedHeaders : HttpTransformer
         if (context.Request.Headers.Host.ToString() is { Length: > 0 } host)
             headers.TryAddWithoutValidation(ForwardedHost, host);
     }
+
+    public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse,
+        CancellationToken cancellationToken)
+    {
+        // Response headers came: the rest of the exchange is no longer requestTimeout's.
+        if (proxyResponse is not null) context.Features.Get<HeaderDeadline>()?.HeadersArrived();
+        var copy = await base.TransformResponseAsync(context, proxyResponse, cancellationToken).ConfigureAwait(false);
+        if (proxyResponse is null) return copy;
+
+        // YARP drops the standard hop-by-hop headers; also drop the ones the backend named in its
+        // Connection header, and Trailer on HTTP/1.x, where Kestrel sends no trailers to announce.
+        var response = context.Response.Headers;
+        foreach (var name in proxyResponse.Headers.Connection)
+            if (IsRemovable(name)) response.Remove(name);
+        if (!HttpProtocol.IsHttp2(context.Request.Protocol) && !HttpProtocol.IsHttp3(context.Request.Protocol))
+            response.Remove(HeaderNames.Trailer);
+        return copy;
+    }
+
+    // A Connection token names a header to drop, except the tokens that are options rather than
+    // names and the headers that carry the message itself (a hostile "Connection: Host" must not
+    // strip the Host header or the framing).
+    static bool IsRemovable(string name) =>
+        name.Length > 0
+        && !name.Equals("close", StringComparison.OrdinalIgnoreCase)
+        && !name.Equals("keep-alive", StringComparison.OrdinalIgnoreCase)
+        && !name.Equals(HeaderNames.Host, StringComparison.OrdinalIgnoreCase)
+        && !name.Equals(HeaderNames.ContentLength, StringComparison.OrdinalIgnoreCase)
+        && !name.Equals(HeaderNames.ContentType, StringComparison.OrdinalIgnoreCase)
+        && !name.Equals(HeaderNames.TransferEncoding, StringComparison.OrdinalIgnoreCase)
+        && !name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase);
 
     const string ForwardedFor = "X-Forwarded-For";
     const string ForwardedProto = "X-Forwarded-Proto";

@@ -1,11 +1,13 @@
 using LoadBalancer.Pipeline;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer.Forwarding;
 
-// Stage 4, the request handler (one per request, on Kestrel's threads). For each attempt:
+// Stage 4, the request handler (one per request, on Kestrel's threads). First, a request that
+// must reach no backend (RequestScreen) is answered here. Then, for each attempt:
 // ask the state task for a backend, forward with YARP's IHttpForwarder through that backend's
 // pool, and tell the state task how it went (which also releases the in-flight slot).
 // Retries only what the contract allows, each on a backend not tried yet:
@@ -16,6 +18,16 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
 {
     public async Task HandleAsync(HttpContext context)
     {
+        // Requests that must reach no backend are answered here, before any backend is asked for.
+        if (RequestScreen.Check(context) is { } refusal)
+        {
+            context.Response.Headers.Connection = "close"; // nothing else read from this connection
+            await WriteErrorAsync(context, refusal.Status, refusal.Text).ConfigureAwait(false);
+            return;
+        }
+        var body = RequestBodyWatch.Install(context);
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
+
         BackendRoute[]? tried = null;
         var last = Outcome.Response;
         while (true)
@@ -46,20 +58,26 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             var outcome = Outcome.ClientAbort;
             try
             {
-                var error = await forwarder.SendAsync(context, backend.Key, backend.Client,
-                    pick.Settings.RequestConfig, ForwardedHeaders.Instance).ConfigureAwait(false);
-                var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
-                outcome = FailureClassifier.Classify(error, exception, context.RequestAborted.IsCancellationRequested, context.Response.StatusCode);
-                if (error != ForwarderError.None) Log.ForwardFailed(log, backend.Url, outcome.Describe(), error, exception?.Message);
+                outcome = await ForwardAsync(context, backend, pick.Settings, body, upgrade).ConfigureAwait(false);
             }
             finally
             {
                 // Always: an in-flight slot must never leak, whatever went wrong above.
                 await state.TellAsync(new RequestOutcome(backend, outcome,
-                    outcome is Outcome.Response or Outcome.BadGatewayStatus ? context.Response.StatusCode : 0)).ConfigureAwait(false);
+                    outcome.HasResponse() ? context.Response.StatusCode : 0)).ConfigureAwait(false);
             }
 
-            if (outcome is Outcome.Response or Outcome.BadGatewayStatus or Outcome.ClientAbort or Outcome.ResetAfterHeaders
+            switch (outcome)
+            {
+                case Outcome.NotForwarded:
+                    await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "this request cannot be forwarded").ConfigureAwait(false);
+                    return;
+                case Outcome.ClientStall:
+                    context.Response.Headers.Connection = "close";
+                    await WriteErrorAsync(context, StatusCodes.Status408RequestTimeout, "request body not received in time").ConfigureAwait(false);
+                    return;
+            }
+            if (outcome.HasResponse() || outcome.Side() == Side.Client || outcome == Outcome.ResetAfterHeaders
                 || context.Response.HasStarted)
                 return;
 
@@ -73,6 +91,33 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             // Nothing reached the client: forget this attempt and send the request again.
             context.Features.Set<IForwarderErrorFeature>(null);
             context.Response.Clear();
+        }
+    }
+
+    // One attempt: forward through the backend's pool, with requestTimeout as a deadline for the
+    // response headers and YARP's activity timeout for the gaps after them.
+    async Task<Outcome> ForwardAsync(HttpContext context, BackendRoute backend, ForwardingSettings settings, RequestBodyWatch? body, bool upgrade)
+    {
+        using var deadline = new HeaderDeadline(settings.RequestTimeout);
+        context.Features.Set(deadline);
+        if (body is null) deadline.Arm();
+        else body.StartsWhenComplete(deadline);
+        try
+        {
+            var error = await forwarder.SendAsync(context, backend.Key, backend.Client,
+                upgrade ? settings.TunnelConfig : settings.RequestConfig, ForwardedHeaders.Instance, deadline.Token).ConfigureAwait(false);
+            var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
+            var facts = new FailureClassifier.Facts(context.RequestAborted.IsCancellationRequested, deadline.Passed, body is { Complete: false });
+            var outcome = FailureClassifier.Classify(error, exception, facts, context.Response.StatusCode);
+            if (outcome is Outcome.StreamIdle or Outcome.TunnelIdle)
+                Log.IdleClosed(log, backend.Url, outcome.Describe(), context.Request.Path.Value ?? "/");
+            else if (error != ForwarderError.None)
+                Log.ForwardFailed(log, backend.Url, outcome.Describe(), error, exception?.Message);
+            return outcome;
+        }
+        finally
+        {
+            context.Features.Set<HeaderDeadline>(null);
         }
     }
 

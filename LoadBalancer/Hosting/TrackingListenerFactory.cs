@@ -8,7 +8,8 @@ namespace LoadBalancer.Hosting;
 // listener Kestrel binds and can unbind it before Kestrel's own stop. Kestrel resolves all
 // registered IConnectionListenerFactory services and binds each endpoint with the last one
 // registered that can bind it; Decorate wraps each registration in place, so that choice is
-// unchanged. The listener itself goes back to Kestrel as it is.
+// unchanged. The listener goes back to Kestrel as it is, except the client listener's, which is
+// gated by ClientConnectionLimit.
 public sealed class TrackingListenerFactory(IConnectionListenerFactory inner, ShutdownDrain drain)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -17,6 +18,8 @@ public sealed class TrackingListenerFactory(IConnectionListenerFactory inner, Sh
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var listener = await inner.BindAsync(endpoint, cancellationToken);
+        // The client listener stops accepting at limits.maxClientConnections.
+        if (endpoint is ClientConnectionLimit.GatedEndPoint gated) listener = gated.Limit.Gate(listener);
         drain.Track(listener);
         return listener;
     }

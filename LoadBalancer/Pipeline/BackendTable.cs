@@ -33,10 +33,13 @@ public sealed class BackendTable
         _random = random;
         _config = config;
         _policy = BalancingPolicies.Create(config.Balancing, random);
-        Forwarding = new ForwardingSettings(config.Retries, config.RequestTimeout);
+        Forwarding = Settings(config);
         Reconcile(config);
         _started = true;
     }
+
+    static ForwardingSettings Settings(LbConfig c) =>
+        new(c.Retries, c.RequestTimeout, c.StreamIdleTimeout, c.TunnelIdleTimeout);
 
     bool _started; // the startup log line names the first backends; "added" is for reloads
 
@@ -70,7 +73,7 @@ public sealed class BackendTable
         if (!_byId.TryGetValue(o.Backend.Id, out var e)) return;
         e.InFlight--;
         _metrics?.InFlight(e.Route.Url, -1);
-        if (o.Kind != Outcome.ClientAbort)
+        if (o.Kind.Side() is not (Side.Client or Side.Balancer)) // never counted: not the backend's doing
         {
             e.Requests++;
             if (o.Status > 0) _metrics?.Response(e.Route.Url, o.Status);
@@ -166,8 +169,7 @@ public sealed class BackendTable
     {
         if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
         _config = config;
-        if (Forwarding.Retries != config.Retries || Forwarding.RequestTimeout != config.RequestTimeout)
-            Forwarding = new ForwardingSettings(config.Retries, config.RequestTimeout);
+        if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
 
         var wanted = config.Backends.ToDictionary(b => b.Key);
         foreach (var e in _entries.ToArray())

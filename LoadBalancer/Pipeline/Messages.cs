@@ -59,9 +59,13 @@ public sealed record StatusRequest(TaskCompletionSource<StatusSnapshot> Reply) :
 /// <summary>Backend is null when no backend is eligible. Settings are the forwarding rules in force.</summary>
 public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings);
 
-public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout)
+/// <summary>The forwarding rules in force. RequestTimeout bounds only the wait for response
+/// headers (the handler's own deadline); after them YARP's ActivityTimeout bounds the gaps:
+/// StreamIdleTimeout on an HTTP exchange, TunnelIdleTimeout on an upgraded one (WebSocket).</summary>
+public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout, TimeSpan StreamIdleTimeout, TimeSpan TunnelIdleTimeout)
 {
-    public ForwarderRequestConfig RequestConfig { get; } = new() { ActivityTimeout = RequestTimeout };
+    public ForwarderRequestConfig RequestConfig { get; } = new() { ActivityTimeout = StreamIdleTimeout };
+    public ForwarderRequestConfig TunnelConfig { get; } = new() { ActivityTimeout = TunnelIdleTimeout };
 }
 
 public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);
@@ -92,12 +96,45 @@ public enum Outcome
     ResetAfterHeaders,
     /// <summary>The client went away or cancelled: never the backend's fault.</summary>
     ClientAbort,
+    /// <summary>The client stopped sending its request body (the attempt timed out while the
+    /// body was still incomplete): the client's doing, never the backend's.</summary>
+    ClientStall,
+    /// <summary>After response headers, no bytes either way for streamIdleTimeout: the exchange
+    /// was cut. An idle SSE stream or long poll, not a failure.</summary>
+    StreamIdle,
+    /// <summary>An upgraded connection (WebSocket) idle for tunnelIdleTimeout was closed.</summary>
+    TunnelIdle,
+    /// <summary>The balancer could not build the request for the backend (a target or method the
+    /// forwarder refuses): nothing was sent, the balancer answered the client itself.</summary>
+    NotForwarded,
 }
+
+/// <summary>Whose doing an attempt's end was. Only Backend counts against the backend.</summary>
+public enum Side { None, Backend, Client, Balancer }
 
 public static class OutcomeExtensions
 {
+    /// <summary>Whose doing it was: the backend's own behaviour is the only thing that counts
+    /// against it (contract, "What counts against a backend"). An exhaustive switch: a new
+    /// Outcome without a side does not compile (CS8509 is an error here; only values outside
+    /// the enum, CS8524, fall to the throw).</summary>
+#pragma warning disable CS8524
+    public static Side Side(this Outcome o) => o switch
+    {
+        Outcome.Response or Outcome.StreamIdle or Outcome.TunnelIdle => Pipeline.Side.None,
+        Outcome.BadGatewayStatus or Outcome.ConnectRefused or Outcome.ConnectTimeout or Outcome.TlsFailure
+            or Outcome.ResponseTimeout or Outcome.ResetBeforeHeaders or Outcome.ResetAfterHeaders => Pipeline.Side.Backend,
+        Outcome.ClientAbort or Outcome.ClientStall => Pipeline.Side.Client,
+        Outcome.NotForwarded => Pipeline.Side.Balancer,
+    };
+#pragma warning restore CS8524
+
     /// <summary>Does this outcome count against the backend (passive health)?</summary>
-    public static bool IsBackendFailure(this Outcome o) => o is not (Outcome.Response or Outcome.ClientAbort);
+    public static bool IsBackendFailure(this Outcome o) => o.Side() == Pipeline.Side.Backend;
+
+    /// <summary>Did the backend answer (response headers came), whatever happened after?</summary>
+    public static bool HasResponse(this Outcome o) =>
+        o is Outcome.Response or Outcome.BadGatewayStatus or Outcome.StreamIdle or Outcome.TunnelIdle;
 
     /// <summary>Nothing reached the backend: safe to retry any method.</summary>
     public static bool NothingSent(this Outcome o) => o is Outcome.ConnectRefused or Outcome.ConnectTimeout or Outcome.TlsFailure;
@@ -113,6 +150,10 @@ public static class OutcomeExtensions
         Outcome.ResetBeforeHeaders => "connection reset",
         Outcome.ResetAfterHeaders => "reset after headers",
         Outcome.ClientAbort => "client abort",
+        Outcome.ClientStall => "client stalled its request body",
+        Outcome.StreamIdle => "stream idle timeout",
+        Outcome.TunnelIdle => "tunnel idle timeout",
+        Outcome.NotForwarded => "not forwardable",
         _ => o.ToString(),
     };
 
