@@ -8,7 +8,7 @@ namespace LoadBalancer.Tests.Exercises;
 [Trait("Category", "Exercise")]
 public sealed class DroppedTicksExerciseTests
 {
-    [Fact]
+    [ExerciseFact]
     public void DroppedTicks_ThreeTicksIntoTheOneSlot_CountsTwo()
     {
         var channels = new PipelineChannels();
@@ -23,7 +23,7 @@ public sealed class DroppedTicksExerciseTests
         Assert.Equal(2L, Convert.ToInt64(property.GetValue(channels)));
     }
 
-    [Fact]
+    [ExerciseFact]
     public void DroppedTicks_ReaderKeepsUp_CountsNone()
     {
         var channels = new PipelineChannels();

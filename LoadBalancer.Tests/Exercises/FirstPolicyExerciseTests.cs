@@ -11,7 +11,7 @@ namespace LoadBalancer.Tests.Exercises;
 [Trait("Category", "Exercise")]
 public sealed class FirstPolicyExerciseTests
 {
-    [Fact]
+    [ExerciseFact]
     public void Create_First_AlwaysChoosesTheFirstEligibleBackend()
     {
         var policy = BalancingPolicies.Create("first"); // today: ArgumentException, unknown policy
@@ -22,7 +22,7 @@ public sealed class FirstPolicyExerciseTests
         Assert.Same(b, policy.Choose([b, c]));    // a not eligible: the next one in order
     }
 
-    [Fact]
+    [ExerciseFact]
     public void Parse_BalancingFirst_IsAValidPolicy()
     {
         var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes("""
@@ -32,7 +32,7 @@ public sealed class FirstPolicyExerciseTests
         Assert.Equal("first", config.Balancing);
     }
 
-    [Fact]
+    [ExerciseFact]
     public void Choose_FirstBackendDownThenUp_StandbyTakesOverAndHandsBack()
     {
         var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes("""

@@ -11,7 +11,7 @@ namespace LoadBalancer.Tests.Exercises;
 [Trait("Category", "Exercise")]
 public sealed class MaxEjectionPercentExerciseTests
 {
-    [Fact]
+    [ExerciseFact]
     public void Apply_SecondOfTwoBackendsFailsWithCapAtHalf_StaysEligibleUntilTheFirstReturns()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));

@@ -11,7 +11,7 @@ namespace LoadBalancer.Tests.Exercises;
 [Trait("Category", "Exercise")]
 public sealed class SlowStartExerciseTests
 {
-    [Fact]
+    [ExerciseFact]
     public void Choose_BackendJustRecovered_GetsASmallShareThatGrowsToItsFullShare()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 12, 0, 0, TimeSpan.Zero));

@@ -128,6 +128,54 @@ public sealed class TimeoutTests
         Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
     }
 
+    [Fact]
+    public async Task Post_ClientUploadsSlowerThanRequestTimeout_NotATimeoutTheBackendGetsItAll()
+    {
+        await using var backend = await TestBackend.StartAsync("sink", handler: async context =>
+        {
+            var (length, _) = await GeneratedBody.ReadAsync(context.Request.Body);
+            await context.Response.WriteAsync($"{length}");
+        });
+        await using var lb = await Balancer.StartAsync(WithTimeout(Balancer.Config(backend)));
+        var pipe = new System.IO.Pipelines.Pipe();
+        var upload = lb.Client.PostAsync("/upload", new StreamContent(pipe.Reader.AsStream()));
+
+        // 4 x 300 ms: the upload takes more than twice requestTimeout (500 ms); the clock for the
+        // backend starts only when the whole request is in.
+        for (var i = 0; i < 4; i++)
+        {
+            await pipe.Writer.WriteAsync(new byte[1000]);
+            await Task.Delay(TimeSpan.FromMilliseconds(300)); // the slow client itself, not a wait for the balancer
+        }
+        await pipe.Writer.CompleteAsync();
+        using var response = await upload;
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("4000", await response.Content.ReadAsStringAsync());
+        var status = await lb.WaitForStatusAsync(backend, s => s.InFlight() == 0);
+        Assert.Equal(0, status.Failures());
+    }
+
+    [Fact]
+    public async Task Post_BackendSilentAfterTheWholeBody_504AfterRequestTimeout()
+    {
+        var hang = new Hang();
+        await using var backend = await TestBackend.StartAsync("hang", handler: async context =>
+        {
+            await GeneratedBody.ReadAsync(context.Request.Body);
+            await hang.Handler(context);
+        });
+        await using var lb = await Balancer.StartAsync(WithTimeout(Balancer.Config(backend)));
+
+        var clock = Stopwatch.StartNew();
+        using var response = await lb.Client.PostAsync("/", new ByteArrayContent(new byte[10_000]));
+        clock.Stop();
+
+        Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(5));
+        Assert.Equal(1, (await lb.WaitForStatusAsync(backend, s => s.InFlight() == 0)).Failures());
+    }
+
     // A listener whose accept queue is full: connects to it neither succeed nor fail, they hang
     // (Linux drops the SYN), as with a backend behind a firewall that drops packets.
     static IDisposable BlackHole(out string url)

@@ -72,6 +72,12 @@ public sealed class ConfigWatcher(
             Log.ListenChangeNeedsRestart(log, running.Listen.ToString(), running.Admin.ToString());
             next = next with { Listen = running.Listen, Admin = running.Admin };
         }
+        if (next.Limits != running.Limits)
+        {
+            // Kestrel reads its limits, and the accept gate its size, when the listener starts.
+            Log.LimitsChangeNeedsRestart(log);
+            next = next with { Limits = running.Limits };
+        }
         if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
         running = next;
         await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);
