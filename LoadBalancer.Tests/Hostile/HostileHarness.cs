@@ -33,6 +33,9 @@ public sealed class HostileHarness : IAsyncDisposable
     public Uri Client => Lb.App.ClientUri();
     public CalmClient? Calm { get; private set; }
 
+    /// <summary>Said first in a failure message (e.g. the fuzz seed, to replay the run).</summary>
+    public string? Context { get; set; }
+
     /// <summary>Every request a backend got that the well-behaved client did not send.</summary>
     public IReadOnlyList<SeenRequest> HostileSeen => Backends.SelectMany(b => b.Seen).Where(s => !s.IsCalm).ToList();
 
@@ -128,7 +131,7 @@ public sealed class HostileHarness : IAsyncDisposable
         var changes = StateLines(Lb).Skip(_stateLinesBefore).Select(l => l.Message).ToList();
         Expect(changes.Count == 0, "backends changed state:\n    " + string.Join("\n    ", changes));
         if (Calm is { } calm) Expect(calm.Failed == 0 && calm.Done > 0, calm.Describe());
-        Assert.True(_problems.Count == 0, string.Join("\n", _problems.Select(p => "- " + p)));
+        Assert.True(_problems.Count == 0, (Context is null ? "" : Context + "\n") + string.Join("\n", _problems.Select(p => "- " + p)));
     }
 
     /// <summary>Sends the bytes on a new connection, reads the response, then waits (at most
