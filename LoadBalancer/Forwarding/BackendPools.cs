@@ -41,8 +41,8 @@ public sealed class BackendPools(PoolConfig pool, StateClient state)
                     throw;
                 }
                 var r = route!;
-                state.Post(new ConnectionsChanged(r, +1));
-                return new CountedStream(socket, () => state.Post(new ConnectionsChanged(r, -1)));
+                state.TellConnection(r, +1);
+                return new CountedStream(socket, () => state.TellConnection(r, -1));
             },
         };
         route = new BackendRoute(Interlocked.Increment(ref _nextId), backend.Url, backend.Key,

@@ -153,9 +153,10 @@ public sealed class BackendTable
 
     public void Apply(ConnectionsChanged c)
     {
-        if (!_byId.TryGetValue(c.Backend.Id, out var e)) return;
-        e.OpenConnections += c.Delta;
-        _metrics?.Connections(e.Route.Url, c.Delta);
+        var delta = c.Backend.Connections.Take(); // always, even for a route that is gone: it re-arms the notification
+        if (delta == 0 || !_byId.TryGetValue(c.Backend.Id, out var e)) return;
+        e.OpenConnections += delta;
+        _metrics?.Connections(e.Route.Url, delta);
     }
 
     // ---- configuration --------------------------------------------------------------------
