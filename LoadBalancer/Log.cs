@@ -25,8 +25,8 @@ public static partial class Log
     [LoggerMessage(11, LogLevel.Debug, "Forward to {Backend} failed: {Outcome} ({Error}: {Message})")]
     public static partial void ForwardFailed(ILogger logger, string backend, string outcome, ForwarderError error, string? message);
 
-    [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}")]
-    public static partial void ReloadApplied(ILogger logger, int backends, string balancing);
+    [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}; changed: {Changes}")]
+    public static partial void ReloadApplied(ILogger logger, int backends, string balancing, string changes);
 
     [LoggerMessage(21, LogLevel.Error, "Configuration change rejected, the running configuration stays: {Problem}")]
     public static partial void ReloadRejected(ILogger logger, string problem);

@@ -162,9 +162,11 @@ public sealed class BackendTable
     // ---- configuration --------------------------------------------------------------------
 
     /// <summary>Applies a new configuration: backends that stay keep their state and counters,
-    /// new ones start unknown, removed ones drain and are disposed when their last request ends.</summary>
-    public void Reconcile(LbConfig config)
+    /// new ones start unknown, removed ones drain and are disposed when their last request ends.
+    /// Returns what changed, in words (ConfigDiff), for the reload's log line.</summary>
+    public string Reconcile(LbConfig config)
     {
+        var changes = ConfigDiff.Describe(_config, config);
         if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
         _config = config;
         if (Forwarding.Retries != config.Retries || Forwarding.RequestTimeout != config.RequestTimeout)
@@ -200,6 +202,7 @@ public sealed class BackendTable
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
         _entries.Clear();
         _entries.AddRange(ordered);
+        return changes;
     }
 
     void Remove(BackendEntry e)
