@@ -28,8 +28,8 @@ public static partial class Log
     [LoggerMessage(12, LogLevel.Information, "Closed an idle exchange with {Backend} ({Reason}) for {Path}; not counted against the backend")]
     public static partial void IdleClosed(ILogger logger, string backend, string reason, string path);
 
-    [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}")]
-    public static partial void ReloadApplied(ILogger logger, int backends, string balancing);
+    [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}; changed: {Changes}")]
+    public static partial void ReloadApplied(ILogger logger, int backends, string balancing, string changes);
 
     [LoggerMessage(21, LogLevel.Error, "Configuration change rejected, the running configuration stays: {Problem}")]
     public static partial void ReloadRejected(ILogger logger, string problem);

@@ -145,7 +145,7 @@ public static class Program
         var channels = new PipelineChannels();
         var state = new StateClient(channels);
         var metrics = new LbMetrics(options.MeterName);
-        var pools = new BackendPools(config.Pool, state);
+        var pools = new BackendPools(state);
         builder.Services.AddSingleton(channels);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(metrics);

@@ -58,11 +58,15 @@ public sealed class FailureClassifierTests
 
         { "upgrade request from the client", ForwarderError.UpgradeRequestClient, new IOException(), Outcome.ClientAbort },
         { "upgrade response to the client", ForwarderError.UpgradeResponseClient, new IOException(), Outcome.ClientAbort },
+        { "response body canceled", ForwarderError.ResponseBodyCanceled, new OperationCanceledException(), Outcome.ClientAbort },
+        { "upgrade request canceled", ForwarderError.UpgradeRequestCanceled, new OperationCanceledException(), Outcome.ClientAbort },
+        { "upgrade response canceled", ForwarderError.UpgradeResponseCanceled, new OperationCanceledException(), Outcome.ClientAbort },
         // Idle after headers: YARP's activity timeout (streamIdleTimeout, tunnelIdleTimeout) cut it.
-        { "response body idle", ForwarderError.ResponseBodyCanceled, new OperationCanceledException(), Outcome.StreamIdle },
+        // YARP blames the side it was reading from: a cancellation inside a backend read error.
+        { "response body idle", ForwarderError.ResponseBodyDestination, new TaskCanceledException(), Outcome.StreamIdle },
+        { "response body idle, wrapped", ForwarderError.ResponseBodyDestination,
+            new IOException("x", new OperationCanceledException()), Outcome.StreamIdle },
         { "tunnel idle", ForwarderError.UpgradeActivityTimeout, new OperationCanceledException(), Outcome.TunnelIdle },
-        { "upgrade request canceled", ForwarderError.UpgradeRequestCanceled, new OperationCanceledException(), Outcome.TunnelIdle },
-        { "upgrade response canceled", ForwarderError.UpgradeResponseCanceled, new OperationCanceledException(), Outcome.TunnelIdle },
         // The balancer could not build the request (CONNECT reaches here if not screened first).
         { "request creation", ForwarderError.RequestCreation, new NotSupportedException("Unsupported request method 'CONNECT'."), Outcome.NotForwarded },
         { "no destinations (YARP routing, unused)", ForwarderError.NoAvailableDestinations, null, Outcome.NotForwarded },
@@ -78,10 +82,20 @@ public sealed class FailureClassifierTests
     [Theory]
     [InlineData(ForwarderError.Request)]
     [InlineData(ForwarderError.RequestTimedOut)]
-    [InlineData(ForwarderError.ResponseBodyDestination)]
-    public void Classify_ClientAbortedDuringAnyFailure_ClientAbort(ForwarderError error)
+    [InlineData(ForwarderError.RequestBodyDestination)]
+    public void Classify_ClientAbortedDuringAFailureBeforeHeaders_ClientAbort(ForwarderError error)
     {
         Assert.Equal(Outcome.ClientAbort, Classify(error, new IOException(), clientAborted: true));
+    }
+
+    // YARP aborts the client connection itself after the backend broke the response body, so
+    // RequestAborted is often set by the time the handler looks: still the backend's reset.
+    [Fact]
+    public void Classify_BackendBrokeTheBodyAndYarpAbortedTheClient_ResetAfterHeaders()
+    {
+        var outcome = Classify(ForwarderError.ResponseBodyDestination, new IOException("reset", Socket(SocketError.ConnectionReset)), clientAborted: true);
+
+        Assert.Equal(Outcome.ResetAfterHeaders, outcome);
     }
 
     [Theory]
@@ -127,18 +141,18 @@ public sealed class FailureClassifierTests
             ForwarderError.RequestBodyClient => Side.Client,
             ForwarderError.RequestBodyDestination => Side.Backend,
             ForwarderError.ResponseHeaders => Side.Backend,
-            ForwarderError.ResponseBodyCanceled => Side.None, // an idle stream closed: nobody's failure
+            ForwarderError.ResponseBodyCanceled => Side.Client,
             ForwarderError.ResponseBodyClient => Side.Client,
             ForwarderError.ResponseBodyDestination => Side.Backend,
-            ForwarderError.UpgradeRequestCanceled => Side.None,
+            ForwarderError.UpgradeRequestCanceled => Side.Client,
             ForwarderError.UpgradeRequestClient => Side.Client,
             ForwarderError.UpgradeRequestDestination => Side.Backend,
-            ForwarderError.UpgradeResponseCanceled => Side.None,
+            ForwarderError.UpgradeResponseCanceled => Side.Client,
             ForwarderError.UpgradeResponseClient => Side.Client,
             ForwarderError.UpgradeResponseDestination => Side.Backend,
             ForwarderError.NoAvailableDestinations => Side.Balancer,
             ForwarderError.RequestCreation => Side.Balancer,
-            ForwarderError.UpgradeActivityTimeout => Side.None,
+            ForwarderError.UpgradeActivityTimeout => Side.None, // an idle tunnel closed: nobody's failure
         };
 
     public static TheoryData<ForwarderError> EveryForwarderError => new(Enum.GetValues<ForwarderError>());
@@ -152,11 +166,11 @@ public sealed class FailureClassifierTests
 
     [Theory]
     [MemberData(nameof(EveryForwarderError))]
-    public void Classify_EveryForwarderErrorWhileTheClientIsGone_NeverTheBackends(ForwarderError error)
+    public void Classify_EveryForwarderErrorWhileTheClientIsGone_NeverTheBackendsButABrokenResponseBody(ForwarderError error)
     {
         var outcome = Classify(error, new IOException("reset", Socket(SocketError.ConnectionReset)), clientAborted: true, status: 200);
 
-        Assert.False(outcome.IsBackendFailure(), $"{error} -> {outcome}");
+        Assert.Equal(error == ForwarderError.ResponseBodyDestination, outcome.IsBackendFailure());
     }
 
     [Theory]

@@ -192,7 +192,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         var added = await NextChangeAsync();
 
         Assert.Equal((B, BackendHealth.Unknown, "added"), (added.Backend.Url, added.State, added.Reason));
-        await _logs.WaitForAsync("Configuration reloaded: 2 backends", Deadline);
+        await _logs.WaitForAsync($"Configuration reloaded: 2 backends, balancing round-robin; changed: backends added: {B}", Deadline);
         Assert.Equal([A, B], (await StatusAsync()).Backends.Select(s => s.Url));
     }
 

@@ -25,7 +25,7 @@ public sealed class BackendStateWakeTests
         var channels = new PipelineChannels();
         var client = new StateClient(channels);
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var table = new BackendTable(config, new BackendPools(config.Pool, client).Create, time,
+        var table = new BackendTable(config, new BackendPools(client).Create, time,
             change => { if (change.Reason == "ejection ended") ended.TrySetResult(); });
         var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance);
         await state.StartAsync(CancellationToken.None);

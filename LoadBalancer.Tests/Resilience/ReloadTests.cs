@@ -188,6 +188,44 @@ public sealed class ReloadTests
         Assert.Equal(aAtRemoval, a.Requests); // the removed backend got nothing new
     }
 
+    [Fact]
+    public async Task Reload_PoolChanged_RequestInFlightCompletesAndNewRequestsUseANewPool()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var a = await TestBackend.StartAsync("a", handler: async context =>
+        {
+            if (context.Request.Path == "/slow")
+            {
+                arrived.TrySetResult();
+                await release.Task;
+            }
+            await context.Response.WriteAsync(context.Request.Path == "/slow" ? "slow done" : "backend-a");
+        });
+        var config = Balancer.Config(a);
+        await using var lb = await Balancer.StartAsync(config);
+        await lb.Logs.WaitForAsync(a.Now("healthy")); // the startup probe has connected: only forwards from here
+        var slow = lb.Client.GetAsync("/slow");
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("backend-a", await lb.Client.GetStringAsync("/")); // a second pooled connection, idle now
+        var connections = a.Connections;
+
+        config["pool"] = new JsonObject { ["idleTimeout"] = "10s" };
+        await lb.WriteConfigAsync(config);
+        var reloaded = await ReloadedAsync(lb, 1);
+
+        Assert.Contains("changed: pool.idleTimeout 1m -> 10s", reloaded.Message);
+        Assert.Equal("backend-a", await lb.Client.GetStringAsync("/"));
+        Assert.Equal(connections + 1, a.Connections); // the new pool connects; the old pool's idle one is not used
+        release.SetResult();
+        using var response = await slow.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("slow done", await response.Content.ReadAsStringAsync());
+        // The old pool is disposed with its last request, its two connections with it.
+        await lb.WaitForStatusAsync(a, s => s.GetProperty("connections").GetProperty("open").GetInt32() == 1);
+        Assert.Equal(3, (await lb.RequiredStatusAsync(a)).Requests());
+    }
+
     static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);

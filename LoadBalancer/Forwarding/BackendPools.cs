@@ -6,14 +6,14 @@ using LoadBalancer.Pipeline;
 namespace LoadBalancer.Forwarding;
 
 // Makes a BackendRoute for a backend: one SocketsHttpHandler per backend is its connection pool
-// (keep-alive connections reused across requests), sized and timed by lb.json's pool section.
-// Its ConnectCallback wraps every connection's stream, so the state task hears of each pooled
-// connection opening and closing: /status and /metrics show the pool as it really is.
-public sealed class BackendPools(PoolConfig pool, StateClient state)
+// (keep-alive connections reused across requests), sized and timed by the pool settings in force
+// (a reload that changes them gets every backend a new route). Its ConnectCallback wraps every
+// connection's stream, so the state task hears of each pooled connection opening and closing.
+public sealed class BackendPools(StateClient state)
 {
     int _nextId;
 
-    public BackendRoute Create(BackendConfig backend)
+    public BackendRoute Create(BackendConfig backend, PoolConfig pool)
     {
         BackendRoute? route = null;
         var handler = new SocketsHttpHandler
@@ -41,8 +41,8 @@ public sealed class BackendPools(PoolConfig pool, StateClient state)
                     throw;
                 }
                 var r = route!;
-                state.Post(new ConnectionsChanged(r, +1));
-                return new CountedStream(socket, () => state.Post(new ConnectionsChanged(r, -1)));
+                state.TellConnection(r, +1);
+                return new CountedStream(socket, () => state.TellConnection(r, -1));
             },
         };
         route = new BackendRoute(Interlocked.Increment(ref _nextId), backend.Url, backend.Key,

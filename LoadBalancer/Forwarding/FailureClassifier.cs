@@ -25,6 +25,13 @@ public static class FailureClassifier
     {
         if (error == ForwarderError.None)
             return status is 502 or 503 or 504 ? Outcome.BadGatewayStatus : Outcome.Response;
+        // Reading the backend's response body failed. A client that goes away cancels YARP's copy
+        // (ResponseBodyCanceled), so this is never the client's doing, and YARP aborts the client
+        // connection itself right after it: RequestAborted may already be set when we look, so
+        // this is decided before that flag. A cancellation inside is YARP's activity timeout
+        // (streamIdleTimeout: YARP blames the side it was reading from); anything else, a reset.
+        if (error == ForwarderError.ResponseBodyDestination)
+            return HasCancellation(exception) ? Outcome.StreamIdle : Outcome.ResetAfterHeaders;
         if (facts.ClientAborted) return Outcome.ClientAbort;
         // Our own deadline (requestTimeout) cancelled the attempt before response headers. YARP
         // reports that as RequestCanceled or RequestBodyCanceled (a token it was given).
@@ -38,7 +45,8 @@ public static class FailureClassifier
             ForwarderError.None => Outcome.Response, // handled above
             // YARP's ActivityTimeout (streamIdleTimeout) before headers, or SocketsHttpHandler's
             // ConnectTimeout, which YARP reports as a timed-out request too: the TimeoutException
-            // inside tells it apart (nothing was sent). A stalled upload is the client's doing.
+            // inside tells it apart (nothing was sent). A stalled upload is the client's doing
+            // (YARP itself reports a client that stops sending as RequestBodyClient).
             ForwarderError.RequestTimedOut => HasTimeout(exception) ? Outcome.ConnectTimeout
                 : facts.RequestBodyIncomplete ? Outcome.ClientStall : Outcome.ResponseTimeout,
             // Backend: sending to it or reading its response headers failed.
@@ -46,16 +54,16 @@ public static class FailureClassifier
                 or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeRequestDestination
                 => FromException(exception),
             // Backend: it broke the connection while the response body or tunnel was streaming.
-            ForwarderError.ResponseBodyDestination or ForwarderError.UpgradeResponseDestination => Outcome.ResetAfterHeaders,
-            // Neither: after headers, no bytes either way for streamIdleTimeout (YARP cancels the
-            // copy with its activity token; the client had not gone, or ClientAborted says so).
-            ForwarderError.ResponseBodyCanceled => Outcome.StreamIdle,
-            ForwarderError.UpgradeActivityTimeout or ForwarderError.UpgradeRequestCanceled
-                or ForwarderError.UpgradeResponseCanceled => Outcome.TunnelIdle,
-            // Client: it failed or cancelled its side (request body from it, response to it).
+            ForwarderError.ResponseBodyDestination => HasCancellation(exception) ? Outcome.StreamIdle : Outcome.ResetAfterHeaders,
+            ForwarderError.UpgradeResponseDestination => Outcome.ResetAfterHeaders,
+            // Neither: a WebSocket or other tunnel idle for tunnelIdleTimeout (YARP says so itself).
+            ForwarderError.UpgradeActivityTimeout => Outcome.TunnelIdle,
+            // Client: it failed or went away on its side (request body from it, response to it);
+            // the *Canceled values are YARP's copy cancelled through the client's RequestAborted.
             ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyClient
-                or ForwarderError.ResponseBodyClient or ForwarderError.UpgradeRequestClient
-                or ForwarderError.UpgradeResponseClient => Outcome.ClientAbort,
+                or ForwarderError.ResponseBodyCanceled or ForwarderError.ResponseBodyClient
+                or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeRequestClient
+                or ForwarderError.UpgradeResponseCanceled or ForwarderError.UpgradeResponseClient => Outcome.ClientAbort,
             // Balancer: the request could not be built (a method or target the forwarder refuses);
             // nothing reached any backend. NoAvailableDestinations is YARP's routing layer's,
             // which we do not use; it would mean the same.
@@ -85,6 +93,13 @@ public static class FailureClassifier
             }
         }
         return Outcome.ResetBeforeHeaders;
+    }
+
+    static bool HasCancellation(Exception? e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is OperationCanceledException) return true;
+        return false;
     }
 
     // SocketsHttpHandler reports ConnectTimeout as a ConnectionError caused by a TimeoutException

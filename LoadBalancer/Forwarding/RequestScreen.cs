@@ -28,8 +28,9 @@ public static class RequestScreen
         if (HttpMethods.IsConnect(request.Method))
             return new(StatusCodes.Status501NotImplemented, "CONNECT is not supported: this is a reverse proxy, not a forward proxy");
 
-        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
-        if (!target.StartsWith('/') && !IsAbsoluteForm(target))
+        // Kestrel always sets the raw target; a hand-made context (a test) may leave it empty.
+        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(target) && !target.StartsWith('/') && !IsAbsoluteForm(target))
             return new(StatusCodes.Status400BadRequest, "unsupported request target: only /path or an absolute http(s) URL is forwarded");
 
         // HTTP/2 and 3 frame bodies themselves (and forbid Transfer-Encoding); only HTTP/1.x can disagree.

@@ -1,11 +1,17 @@
+using LoadBalancer.Configuration;
+
 namespace LoadBalancer.Pipeline;
 
 // One backend's mutable state. Lives in BackendTable and is only ever touched on the state
 // task (BackendState's loop), so plain fields and no locks are correct here.
 public sealed class BackendEntry(BackendRoute route, int weight)
 {
-    public BackendRoute Route { get; } = route;
+    /// <summary>Where new picks go. A reload that changes pool.* replaces it (see BackendTable.ReplaceRoute).</summary>
+    public BackendRoute Route { get; internal set; } = route;
     public int Weight { get; set; } = weight;
+
+    /// <summary>The pool settings Route was built with.</summary>
+    internal PoolConfig? Pool { get; set; }
 
     // Active health: unknown until the first probe, then thresholds decide.
     public BackendHealth Active { get; set; } = BackendHealth.Unknown;
@@ -33,4 +39,18 @@ public sealed class BackendEntry(BackendRoute route, int weight)
     public bool Eligible => State is BackendHealth.Unknown or BackendHealth.Healthy;
 
     public override string ToString() => $"{Route.Url} {State.Label()}";
+}
+
+// A route that a pool.* reload replaced while requests were still in flight on it. It lives until
+// the last of them reports its outcome, then its pool is disposed. State task only, like the entry.
+sealed class RetiredRoute(BackendRoute route, BackendEntry entry)
+{
+    public BackendRoute Route { get; } = route;
+    public BackendEntry Entry { get; } = entry;
+
+    /// <summary>Of Entry.InFlight, the requests still on this route.</summary>
+    public int InFlight { get; set; }
+
+    /// <summary>Of Entry.OpenConnections, the ones in this route's pool.</summary>
+    public int OpenConnections { get; set; }
 }

@@ -1,8 +1,10 @@
 namespace LoadBalancer.Pipeline;
 
 // What the state task hands a request handler: where to send and through which pool.
-// Immutable; the mutable facts about a backend (health, in-flight, counters) stay in
-// BackendTable, which only the state task touches.
+// Immutable, but for the connection counts on their way to the state task (see
+// PendingConnections); the mutable facts about a backend (health, in-flight, counters) stay in
+// BackendTable, which only the state task touches. A reload that changes pool.* gives the backend
+// a new route; requests still in flight finish on the old one (same Key, another Id).
 public sealed class BackendRoute(int id, string url, string key, HttpMessageInvoker client) : IDisposable
 {
     public int Id { get; } = id;
@@ -15,6 +17,9 @@ public sealed class BackendRoute(int id, string url, string key, HttpMessageInvo
 
     /// <summary>This backend's connection pool (one SocketsHttpHandler).</summary>
     public HttpMessageInvoker Client { get; } = client;
+
+    /// <summary>Opens minus closes of this pool's connections, not yet applied by the state task.</summary>
+    public PendingConnections Connections { get; } = new();
 
     public void Dispose() => Client.Dispose();
 

@@ -104,8 +104,8 @@ public sealed class BackendState : BackgroundService
                 // coarser clock than GetUtcNow) finds the ejection not over and never re-arms.
                 case Wake: _wakeAt = DateTimeOffset.MaxValue; break;
                 case ConfigChanged c:
-                    _table.Reconcile(c.Config);
-                    Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing);
+                    var changes = _table.Reconcile(c.Config);
+                    Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing, changes);
                     break;
             }
         }

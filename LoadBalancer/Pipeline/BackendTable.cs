@@ -8,12 +8,16 @@ namespace LoadBalancer.Pipeline;
 // The rules: thresholds, ejection, draining, picking. Plain synchronous code over plain fields,
 // owned by BackendState and called only from its loop, so tests call it directly.
 // Every state change is reported once through onChange (BackendState logs it).
+// A backend is one BackendEntry for its whole life; its BackendRoute (the pool requests go
+// through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
+// the requests still using it end. Messages name a route; _byId finds its entry either way.
 public sealed class BackendTable
 {
     readonly List<BackendEntry> _entries = [];
-    readonly Dictionary<int, BackendEntry> _byId = [];
+    readonly Dictionary<int, BackendEntry> _byId = [];       // route id -> entry, current and retired routes
+    readonly Dictionary<int, RetiredRoute> _retired = [];   // route id -> a replaced route still in use
     readonly List<BackendEntry> _eligible = []; // scratch for Choose: no allocation per pick
-    readonly Func<BackendConfig, BackendRoute> _createRoute;
+    readonly Func<BackendConfig, PoolConfig, BackendRoute> _createRoute;
     readonly TimeProvider _time;
     readonly Action<StateChange> _onChange;
     readonly LbMetrics? _metrics;
@@ -23,7 +27,14 @@ public sealed class BackendTable
     IBalancingPolicy _policy;
     DateTimeOffset _nextEjectionEnd = DateTimeOffset.MaxValue;
 
+    /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
     public BackendTable(LbConfig config, Func<BackendConfig, BackendRoute> createRoute, TimeProvider time,
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null)
+        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random)
+    {
+    }
+
+    public BackendTable(LbConfig config, Func<BackendConfig, PoolConfig, BackendRoute> createRoute, TimeProvider time,
         Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null)
     {
         _createRoute = createRoute;
@@ -57,7 +68,7 @@ public sealed class BackendTable
         ExpireEjections();
         _eligible.Clear();
         foreach (var e in _entries)
-            if (e.Eligible && (exclude is null || Array.IndexOf(exclude, e.Route) < 0))
+            if (e.Eligible && (exclude is null || !Tried(exclude, e.Route.Key)))
                 _eligible.Add(e);
         if (_eligible.Count == 0) return new Pick(null, Forwarding);
 
@@ -66,6 +77,14 @@ public sealed class BackendTable
         _metrics?.InFlight(chosen.Route.Url, +1);
         if (exclude is { Length: > 0 }) _metrics?.Retry();
         return new Pick(chosen.Route, Forwarding);
+    }
+
+    // By Key, not by route: a pool reload may have given a tried backend a new route since.
+    static bool Tried(BackendRoute[] tried, string key)
+    {
+        foreach (var r in tried)
+            if (r.Key == key) return true;
+        return false;
     }
 
     public void Apply(RequestOutcome o)
@@ -91,6 +110,7 @@ public sealed class BackendTable
                 e.ConsecutiveFailures = 0;
             }
         }
+        if (_retired.TryGetValue(o.Backend.Id, out var old) && --old.InFlight == 0) Dispose(old);
         if (e.Draining && e.InFlight == 0) Remove(e);
     }
 
@@ -156,17 +176,22 @@ public sealed class BackendTable
 
     public void Apply(ConnectionsChanged c)
     {
-        if (!_byId.TryGetValue(c.Backend.Id, out var e)) return;
-        e.OpenConnections += c.Delta;
-        _metrics?.Connections(e.Route.Url, c.Delta);
+        var delta = c.Backend.Connections.Take(); // always, even for a route that is gone: it re-arms the notification
+        if (delta == 0 || !_byId.TryGetValue(c.Backend.Id, out var e)) return;
+        e.OpenConnections += delta;
+        if (_retired.TryGetValue(c.Backend.Id, out var old)) old.OpenConnections += delta;
+        _metrics?.Connections(e.Route.Url, delta);
     }
 
     // ---- configuration --------------------------------------------------------------------
 
     /// <summary>Applies a new configuration: backends that stay keep their state and counters,
-    /// new ones start unknown, removed ones drain and are disposed when their last request ends.</summary>
-    public void Reconcile(LbConfig config)
+    /// new ones start unknown, removed ones drain and are disposed when their last request ends.
+    /// Changed pool settings give every backend in the new configuration a new route (ReplaceRoute).
+    /// Returns what changed, in words (ConfigDiff), for the reload's log line.</summary>
+    public string Reconcile(LbConfig config)
     {
+        var changes = ConfigDiff.Describe(_config, config);
         if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
         _config = config;
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
@@ -185,7 +210,7 @@ public sealed class BackendTable
             var e = _entries.Find(x => x.Route.Key == b.Key);
             if (e is null)
             {
-                e = new BackendEntry(_createRoute(b), b.Weight);
+                e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
                 _metrics?.Eligible(e.Route.Url, +1);
                 _metrics?.Touch(e.Route.Url);
@@ -195,14 +220,50 @@ public sealed class BackendTable
             {
                 Change(e, () => e.Draining = false, "back in the configuration");
             }
+            if (e.Pool != config.Pool) ReplaceRoute(e, b, config.Pool);
             e.Weight = b.Weight;
             ordered.Add(e);
         }
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
         _entries.Clear();
         _entries.AddRange(ordered);
+        return changes;
     }
 
+    // A SocketsHttpHandler's settings are fixed once it has sent, so new pool settings need a new
+    // route. The entry stays: health, counters, in-flight and weight carry over. Requests in
+    // flight keep the old route until they end; their outcomes and connection notes name the old
+    // route's id, which still finds this entry, and the last outcome disposes the old pool.
+    void ReplaceRoute(BackendEntry e, BackendConfig b, PoolConfig pool)
+    {
+        // What the old route carries: the entry's totals, less what earlier retired routes still hold.
+        var old = new RetiredRoute(e.Route, e) { InFlight = e.InFlight, OpenConnections = e.OpenConnections };
+        foreach (var r in _retired.Values)
+        {
+            if (r.Entry != e) continue;
+            old.InFlight -= r.InFlight;
+            old.OpenConnections -= r.OpenConnections;
+        }
+        e.Route = _createRoute(b with { Url = old.Route.Url }, pool); // the label in /status and /metrics stays
+        e.Pool = pool;
+        _byId.Add(e.Route.Id, e);
+        if (old.InFlight == 0) Dispose(old);
+        else _retired.Add(old.Route.Id, old);
+    }
+
+    void Dispose(RetiredRoute old)
+    {
+        _retired.Remove(old.Route.Id);
+        _byId.Remove(old.Route.Id);
+        // Its connections close with its pool; their close notes come after the route has left
+        // _byId and are ignored, so they are counted closed here.
+        old.Entry.OpenConnections -= old.OpenConnections;
+        if (old.OpenConnections != 0) _metrics?.Connections(old.Entry.Route.Url, -old.OpenConnections);
+        old.Route.Dispose();
+    }
+
+    // Only at InFlight 0, so no retired route of e is left: each was disposed when its own last
+    // request ended (e.InFlight counts theirs too).
     void Remove(BackendEntry e)
     {
         _entries.Remove(e);

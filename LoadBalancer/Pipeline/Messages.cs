@@ -26,8 +26,8 @@ public sealed record ProbeResult(BackendRoute Backend, DateTimeOffset At, int? S
 /// <summary>A forward attempt ended: releases the in-flight slot that its pick took.</summary>
 public sealed record RequestOutcome(BackendRoute Backend, Outcome Kind, int Status) : StateEvent;
 
-/// <summary>A pooled connection to a backend opened (+1) or closed (-1).</summary>
-public sealed record ConnectionsChanged(BackendRoute Backend, int Delta) : StateEvent;
+/// <summary>Pooled connections opened or closed: the net change is in Backend.Connections (one queued per route at most).</summary>
+public sealed record ConnectionsChanged(BackendRoute Backend) : StateEvent;
 
 /// <summary>The state task's own timer: an ejection is due to end.</summary>
 public sealed record Wake : StateEvent

@@ -30,9 +30,15 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
     /// <summary>Tell without waiting when there is room (the usual case), else wait for room.</summary>
     public ValueTask TellAsync(StateEvent e) => events.TryWrite(e) ? ValueTask.CompletedTask : events.WriteAsync(e);
 
-    /// <summary>For synchronous callers (a stream's Dispose): never blocks, never throws.</summary>
-    public void Post(StateEvent e)
+    /// <summary>A pooled connection of route opened (+1) or closed (-1). For synchronous callers
+    /// (the pool's connect callback, a stream's Dispose): never blocks, never throws.</summary>
+    public void TellConnection(BackendRoute route, int delta)
     {
+        // Coalesced (see PendingConnections): when this route's notification is already queued,
+        // the delta rides along with it. So even when events is full, at most one write per
+        // route waits for room: memory bounded by the number of backends, not by churn.
+        if (!route.Connections.Add(delta)) return;
+        var e = new ConnectionsChanged(route);
         if (!events.TryWrite(e)) _ = WriteLaterAsync(e);
     }
 
