@@ -97,7 +97,9 @@ public sealed class FuzzTests(ITestOutputHelper output)
     }
 
     static string Describe(IReadOnlyList<Result> results) =>
-        string.Concat(results.Take(8).Select(r =>
+        (results.Count == 0 ? "" : "\n    by framing: " + string.Join(", ", results.GroupBy(r => r.Case.Framing).OrderByDescending(g => g.Count())
+            .Select(g => $"{g.Key} x{g.Count()}")))
+        + string.Concat(results.Take(8).Select(r =>
             $"\n    case {r.Case.Index} ({r.Case.Recipe}): sent \"{RawExchange.Escape(System.Text.Encoding.Latin1.GetString(r.Case.Bytes[..Math.Min(r.Case.Bytes.Length, 300)]))}\""
             + $"{(r.SentAll ? "" : " (not all sent)")}{(r.WeClosed ? ", then FIN" : "")}; got {r.Exchange}"))
         + (results.Count > 8 ? $"\n    ... and {results.Count - 8} more" : "");

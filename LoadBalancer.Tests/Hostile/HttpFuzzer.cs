@@ -2,11 +2,6 @@ using System.Text;
 
 namespace LoadBalancer.Tests.Hostile;
 
-// One generated request: its bytes, the choices that made it (to read a failure), and whether a
-// request is hidden after its body (there, a server that reads the framing one way and keeps
-// the connection open would answer it: the contract says it must close instead).
-public sealed record FuzzCase(int Index, string Recipe, byte[] Bytes, bool HiddenAfterBody);
-
 // A seeded generator of malformed HTTP/1.1 requests: mutations of a valid request in its method,
 // target, version, header names and values (NUL, CR, LF, obs-fold, bad names), line endings,
 // framing (Content-Length, Transfer-Encoding and their conflicts) and length (truncation).
@@ -97,7 +92,7 @@ public sealed class HttpFuzzer(int seed)
             recipe.Add($"cut at {cut} of {bytes.Length}");
             bytes = bytes[..cut];
         }
-        return new FuzzCase(index, string.Join("; ", recipe), bytes, after);
+        return new FuzzCase(index, string.Join("; ", recipe), kind, bytes, after);
     }
 
     List<string> NoiseHeader(int index) => _random.Next(24) switch

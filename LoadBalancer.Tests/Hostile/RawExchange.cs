@@ -104,14 +104,3 @@ public sealed record RawExchange(byte[] Bytes, bool Closed, bool Reset)
     static int IndexOf(byte[] bytes, ReadOnlySpan<byte> what, int from) =>
         from >= bytes.Length ? -1 : bytes.AsSpan(from).IndexOf(what) is var i and >= 0 ? from + i : -1;
 }
-
-public sealed record RawReply(int Status, IReadOnlyList<KeyValuePair<string, string>> Headers, byte[] Body, bool Complete)
-{
-    public string? Header(string name) =>
-        Headers.FirstOrDefault(h => h.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
-
-    public string Text => Encoding.Latin1.GetString(Body);
-
-    public override string ToString() =>
-        $"{Status} [{string.Join(", ", Headers.Select(h => $"{h.Key}: {h.Value}"))}] \"{RawExchange.Escape(Text.Length > 200 ? Text[..200] : Text)}\"";
-}

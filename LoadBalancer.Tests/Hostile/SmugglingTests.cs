@@ -134,6 +134,32 @@ public sealed class SmugglingTests
         await h.VerifyAsync();
     }
 
+    // Content-Length must be digits only (RFC 9110 8.6), one value: anything else is malformed
+    // framing, refused with a 4xx; the request hidden after the first 4 bytes is never read.
+    [Theory]
+    [InlineData("Content-Length: +4")]
+    [InlineData("Content-Length: -4")]
+    [InlineData("Content-Length: 4, 50")]
+    [InlineData("Content-Length: 4\r\nContent-Length: 50")]
+    [InlineData("Content-Length: 0x4")]
+    [InlineData("Content-Length: 4 4")]
+    [InlineData("Content-Length: 4.0")]
+    [InlineData("Content-Length: 4\r\n 50")]
+    public async Task Post_MalformedContentLength_4xxClosedAndNothingForwarded(string contentLength)
+    {
+        await using var h = await HostileHarness.StartAsync();
+
+        var exchange = await h.UnderFireAsync(() =>
+            h.SendRawAsync($"POST /hostile HTTP/1.1\r\nHost: example.com\r\n{contentLength}\r\n\r\na=1&{Hidden}"));
+
+        var what = RawExchange.Escape(contentLength);
+        h.Expect(exchange.Final?.Status is >= 400 and < 500 && exchange.Finals.Count == 1 && exchange.Closed,
+            $"{what}: expected one 4xx, then the connection closed; got {exchange}");
+        h.ExpectNothingForwarded(what);
+        h.ExpectNothingSmuggled();
+        await h.VerifyAsync();
+    }
+
     // A chunk size that is not a size: Kestrel refuses the body (400) or the request breaks off
     // mid-body. The backend may have seen the request start, but it is never its failure.
     [Theory]
