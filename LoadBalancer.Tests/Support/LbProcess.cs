@@ -37,6 +37,17 @@ public sealed class LbProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // A shell without job control runs a background command (`dotnet test ... &` in a script or
+        // a CI step) with SIGINT ignored, every process below inherits that, and .NET keeps an
+        // inherited ignore: it installs no handler, so `kill -INT` would not reach the balancer at
+        // all. Ctrl+C reaches a foreground process, whose SIGINT is at its default: start the
+        // balancer that way, whatever started the tests (GNU env resets it before the exec).
+        if (SigIntIgnored())
+        {
+            info.FileName = "env";
+            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add(host);
+        }
         info.ArgumentList.Add(DllPath);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment.Remove("ASPNETCORE_URLS");
@@ -49,6 +60,14 @@ public sealed class LbProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return lb;
+    }
+
+    // Linux: the SigIgn mask in /proc/self/status, bit n-1 for signal n (SIGINT is 2).
+    static bool SigIntIgnored()
+    {
+        if (!File.Exists("/proc/self/status")) return false;
+        var mask = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return mask is not null && (Convert.ToUInt64(mask["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
     }
 
     void Add(List<string> lines, string line)
