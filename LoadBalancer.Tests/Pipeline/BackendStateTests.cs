@@ -216,6 +216,26 @@ public sealed class BackendStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StopAsync_MessagesStillQueued_HandledFirstThenEveryBackendsPoolDisposed()
+    {
+        var openWhenChanged = new List<bool>(); // written on the loop, read after it has ended
+        var table = new BackendTable(TestConfigs.Create(A, B), _routes.Create, _time,
+            c => openWhenChanged.Add(!_routes.IsDisposed(c.Backend)));
+        var state = _state = new BackendState(_channels, table, _time, _loggerFactory.CreateLogger<BackendState>());
+        // Queued before the loop runs, so the stop finds them still to do.
+        await _client.TellAsync(new ProbeResult(_routes[A], _time.GetUtcNow(), 200, TimeSpan.Zero, null));
+        var late = _client.PickAsync().AsTask();
+        await state.StartAsync(CancellationToken.None);
+
+        await state.StopAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        Assert.NotNull((await late.WaitAsync(Deadline)).Backend);
+        Assert.Equal([true], openWhenChanged); // a became healthy while its pool was still open
+        Assert.True(_routes.IsDisposed(_routes[A]));
+        Assert.True(_routes.IsDisposed(_routes[B]));
+    }
+
+    [Fact]
     public async Task WakeTimer_EjectForPassesWithNoTraffic_EjectionEndReported()
     {
         await StartAsync(OneFailureEjects(A, B));

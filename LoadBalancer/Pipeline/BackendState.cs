@@ -14,6 +14,7 @@ namespace LoadBalancer.Pipeline;
 //
 // Stops when both channels are completed and drained: StopAsync completes them after Kestrel
 // has drained its requests, so late outcomes are still counted and late picks still answered.
+// Then, as the loop's last act, it closes every backend's connection pool.
 public sealed class BackendState : BackgroundService
 {
     readonly ChannelReader<StateEvent> _events;
@@ -60,6 +61,8 @@ public sealed class BackendState : BackgroundService
                 _table.Tick();
                 ArmWakeTimer();
             }
+            // Both channels are closed and drained: no message can come that needs a pool.
+            _table.DisposeRoutes();
         }
         catch (Exception ex)
         {

@@ -201,6 +201,13 @@ public sealed class BackendTable
         _entries.AddRange(ordered);
     }
 
+    /// <summary>At stop, after the state loop's last message: closes every backend's connection
+    /// pool, draining ones included (a removed backend's was closed when it drained).</summary>
+    public void DisposeRoutes()
+    {
+        foreach (var e in _entries) e.Route.Dispose();
+    }
+
     void Remove(BackendEntry e)
     {
         _entries.Remove(e);
