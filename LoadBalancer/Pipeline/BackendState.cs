@@ -61,7 +61,10 @@ public sealed class BackendState : BackgroundService
                 _table.Tick();
                 ArmWakeTimer();
             }
-            // Both channels are closed and drained: no message can come that needs a pool.
+            // Both channels are closed and drained: no message can come that needs a timer or a
+            // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
+            // ran out of time returns before the loop has drained.
+            _wakeTimer.Dispose();
             _table.DisposeRoutes();
         }
         catch (Exception ex)
@@ -154,8 +157,18 @@ public sealed class BackendState : BackgroundService
         _requestsWriter.TryComplete();
         _eventsWriter.TryComplete();
         if (ExecuteTask is { } running)
-            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The shutdown timeout is spent (Kestrel used it up and cut what was left). That
+                // is a normal stop, not a failed one: the loop needs no token, it drains what is
+                // queued and ends on its own; the host just stops waiting for it.
+            }
+        }
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        await _wakeTimer.DisposeAsync().ConfigureAwait(false);
     }
 }
