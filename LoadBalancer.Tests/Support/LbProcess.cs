@@ -27,7 +27,10 @@ public sealed class LbProcess : IAsyncDisposable
     /// <summary>stderr as lines (empty lines kept, so an extra blank line counts).</summary>
     public IReadOnlyList<string> StandardErrorLines { get { lock (_gate) return _stderr.ToArray(); } }
 
-    public static LbProcess Start(params string[] args)
+    public static LbProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts it with these environment variables added (test seams read by Main).</summary>
+    public static LbProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         // Run under the same dotnet host as the tests (the testhost is started as "dotnet exec").
         var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
@@ -51,6 +54,7 @@ public sealed class LbProcess : IAsyncDisposable
         info.ArgumentList.Add(DllPath);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment.Remove("ASPNETCORE_URLS");
+        foreach (var (name, value) in environment) info.Environment[name] = value;
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var lb = new LbProcess(process);
