@@ -54,4 +54,7 @@ public static partial class Log
 
     [LoggerMessage(41, LogLevel.Information, "Stopping: {Open} client connections still open after the {GraceSeconds} s grace; idle ones are closed now, in-flight requests may finish")]
     public static partial void GraceOver(ILogger logger, int open, double graceSeconds);
+
+    [LoggerMessage(42, LogLevel.Warning, "Stopping: the {TimeoutSeconds} s drain ran out; {InFlight} requests still in flight were cut")]
+    public static partial void DrainRanOut(ILogger logger, double timeoutSeconds, int inFlight);
 }

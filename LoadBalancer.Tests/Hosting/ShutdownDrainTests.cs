@@ -21,7 +21,7 @@ public sealed class ShutdownDrainTests
     readonly ShutdownDrain _drain;
 
     public ShutdownDrainTests() =>
-        _drain = new ShutdownDrain(_time, new Logger<ShutdownDrain>(LoggerFactory.Create(l => l.AddProvider(_logs))));
+        _drain = new ShutdownDrain(_time, new Logger<ShutdownDrain>(LoggerFactory.Create(l => l.AddProvider(_logs))), TimeSpan.FromSeconds(30));
 
     [Fact]
     public async Task StoppingAsync_NoClientConnection_EndsWithoutWaitingForGrace()
@@ -126,6 +126,54 @@ public sealed class ShutdownDrainTests
         Assert.Equal("Upgrade", response.Response.Headers.Connection.ToString());
     }
 
+    [Fact]
+    public async Task CountInFlight_ResponseEnded_NoLongerCounted()
+    {
+        var first = new StartableResponse();
+        var second = new StartableResponse();
+        _drain.CountInFlight(first.Response);
+        _drain.CountInFlight(second.Response);
+        var both = _drain.InFlightRequests;
+
+        await first.CompleteAsync();
+
+        Assert.Equal(2, both);
+        Assert.Equal(1, _drain.InFlightRequests);
+    }
+
+    [Fact]
+    public async Task StoppingAsync_TimeoutRunsOutWithARequestInFlight_LogsHowManyWereCut()
+    {
+        var ended = new StartableResponse();
+        var hanging = new StartableResponse();
+        _drain.CountInFlight(ended.Response);
+        _drain.CountInFlight(hanging.Response);
+        await ended.CompleteAsync();
+        using var shutdownTimeout = new CancellationTokenSource();
+        await _drain.StoppingAsync(shutdownTimeout.Token).WaitAsync(Deadline);
+        var loggedEarly = _logs.Lines.Any(l => l.Message.Contains("ran out"));
+
+        shutdownTimeout.Cancel(); // the host's token: the shutdown timeout is over
+
+        Assert.False(loggedEarly, "the cut was logged before the time ran out");
+        var line = Assert.Single(_logs.Lines, l => l.Message.Contains("ran out"));
+        Assert.Equal("Stopping: the 30 s drain ran out; 1 requests still in flight were cut", line.Message);
+        Assert.Equal(LogLevel.Warning, line.Level);
+    }
+
+    [Fact]
+    public async Task StoppedAsync_StopEndedInTime_TokenFiringLaterLogsNothing()
+    {
+        _drain.CountInFlight(new StartableResponse().Response);
+        using var shutdownTimeout = new CancellationTokenSource();
+        await _drain.StoppingAsync(shutdownTimeout.Token).WaitAsync(Deadline);
+        await _drain.StoppedAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        shutdownTimeout.Cancel();
+
+        Assert.DoesNotContain(_logs.Lines, l => l.Message.Contains("ran out"));
+    }
+
     // A client connection through the drain's connection middleware, open until Close.
     HeldConnection OpenConnection()
     {
@@ -147,10 +195,12 @@ public sealed class ShutdownDrainTests
         }
     }
 
-    // HttpResponse whose OnStarting callbacks run when the test says the headers go out.
+    // HttpResponse whose OnStarting callbacks run when the test says the headers go out, and
+    // whose OnCompleted callbacks when it says the response has ended.
     sealed class StartableResponse : HttpResponseFeature
     {
         readonly List<(Func<object, Task> Callback, object State)> _starting = [];
+        readonly List<(Func<object, Task> Callback, object State)> _completed = [];
 
         public StartableResponse()
         {
@@ -163,9 +213,16 @@ public sealed class ShutdownDrainTests
 
         public override void OnStarting(Func<object, Task> callback, object state) => _starting.Add((callback, state));
 
+        public override void OnCompleted(Func<object, Task> callback, object state) => _completed.Add((callback, state));
+
         public async Task StartAsync()
         {
             for (var i = _starting.Count - 1; i >= 0; i--) await _starting[i].Callback(_starting[i].State);
+        }
+
+        public async Task CompleteAsync()
+        {
+            for (var i = _completed.Count - 1; i >= 0; i--) await _completed[i].Callback(_completed[i].State);
         }
     }
 }

@@ -145,7 +145,8 @@ public sealed class ShutdownTests
 
     // The balancer as a process, as a user runs it (lb.json with fixed ports), listening. A port
     // found free can be taken by a parallel test before the process binds it: then try new ones.
-    static async Task<(LbProcess Process, Uri Listen, Uri Admin)> StartProcessAsync(TestBackend backend, DirectoryInfo dir)
+    internal static async Task<(LbProcess Process, Uri Listen, Uri Admin)> StartProcessAsync(TestBackend backend, DirectoryInfo dir,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -155,7 +156,7 @@ public sealed class ShutdownTests
             config["admin"] = admin.ToString().TrimEnd('/');
             var path = Path.Combine(dir.FullName, "lb.json");
             await File.WriteAllTextAsync(path, config.ToJsonString());
-            var lb = LbProcess.Start("--config", path);
+            var lb = LbProcess.Start(environment ?? new Dictionary<string, string>(), "--config", path);
             try
             {
                 await lb.WaitForOutputAsync("listening on");

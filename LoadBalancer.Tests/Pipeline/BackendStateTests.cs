@@ -216,6 +216,52 @@ public sealed class BackendStateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StopAsync_MessagesStillQueued_HandledFirstThenEveryBackendsPoolDisposed()
+    {
+        var openWhenChanged = new List<bool>(); // written on the loop, read after it has ended
+        var table = new BackendTable(TestConfigs.Create(A, B), _routes.Create, _time,
+            c => openWhenChanged.Add(!_routes.IsDisposed(c.Backend)));
+        var state = _state = new BackendState(_channels, table, _time, _loggerFactory.CreateLogger<BackendState>());
+        // Queued before the loop runs, so the stop finds them still to do.
+        await _client.TellAsync(new ProbeResult(_routes[A], _time.GetUtcNow(), 200, TimeSpan.Zero, null));
+        var late = _client.PickAsync().AsTask();
+        await state.StartAsync(CancellationToken.None);
+
+        await state.StopAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        Assert.NotNull((await late.WaitAsync(Deadline)).Backend);
+        Assert.Equal([true], openWhenChanged); // a became healthy while its pool was still open
+        Assert.True(_routes.IsDisposed(_routes[A]));
+        Assert.True(_routes.IsDisposed(_routes[B]));
+    }
+
+    [Fact]
+    public async Task StopAsync_ShutdownTimeoutAlreadySpent_ReturnsWithoutThrowingAndTheLoopStillDrains()
+    {
+        var state = Create(TestConfigs.Create(A));
+        using var release = new ManualResetEventSlim();
+        var gate = new GatePolicy(release);
+        state.Table.Policy = gate;
+        await state.StartAsync(CancellationToken.None);
+        var held = _client.PickAsync().AsTask(); // the loop is inside Choose until released
+        await gate.Entered.WaitAsync(Deadline);
+        var late = _client.PickAsync().AsTask();
+
+        // What the host passes once the shutdown timeout has run out.
+        var stop = await Record.ExceptionAsync(() => state.StopAsync(new CancellationToken(canceled: true)).WaitAsync(Deadline));
+        var loopWasRunning = !state.ExecuteTask!.IsCompleted;
+        release.Set();
+
+        Assert.Null(stop);
+        Assert.True(loopWasRunning, "the loop ended before the stop returned: this test proves nothing");
+        Assert.Equal(A, (await held.WaitAsync(Deadline)).Backend!.Url);
+        Assert.Equal(A, (await late.WaitAsync(Deadline)).Backend!.Url);
+        await state.ExecuteTask.WaitAsync(Deadline);
+        Assert.True(state.ExecuteTask.IsCompletedSuccessfully);
+        Assert.True(_routes.IsDisposed(_routes[A]));
+    }
+
+    [Fact]
     public async Task WakeTimer_EjectForPassesWithNoTraffic_EjectionEndReported()
     {
         await StartAsync(OneFailureEjects(A, B));
@@ -253,6 +299,21 @@ public sealed class BackendStateTests : IAsyncLifetime
         var ended = await NextChangeAsync();
 
         Assert.Equal((A, "ejection ended"), (ended.Backend.Url, ended.Reason));
+    }
+
+    // Holds the state loop inside Choose (on the loop's own thread) until released.
+    sealed class GatePolicy(ManualResetEventSlim release) : IBalancingPolicy
+    {
+        readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Entered => _entered.Task;
+
+        public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
+        {
+            _entered.TrySetResult();
+            if (!release.Wait(Deadline)) throw new TimeoutException("the test never released the loop");
+            return eligible[0];
+        }
     }
 
     // NSubstitute (Castle.Core 5.1) cannot intercept a ReadOnlySpan parameter, hence a hand fake.

@@ -385,6 +385,20 @@ public sealed class BackendTableTests
     }
 
     [Fact]
+    public void DisposeRoutes_OneBackendStillDraining_EveryPoolDisposed()
+    {
+        var table = Table(A, B);
+        var a = Entry(table, A).Route;
+        var b = PickUntil(table, B);
+        table.Reconcile(TestConfigs.Create(A)); // b drains: one request still in flight
+
+        table.DisposeRoutes();
+
+        Assert.True(_routes.IsDisposed(a));
+        Assert.True(_routes.IsDisposed(b));
+    }
+
+    [Fact]
     public void Reconcile_DrainingBackendBackInTheConfig_TakesTrafficAgain()
     {
         var table = Table(A, B);

@@ -156,4 +156,27 @@ public sealed class HealthCheckerTests : IDisposable
         Assert.Equal(TaskStatus.RanToCompletion, _checker.ExecuteTask!.Status);
         Assert.False(_channels.Events.Reader.TryRead(out _)); // a cancelled probe is not a result
     }
+
+    [Fact]
+    public async Task StopAsync_TimeoutSpentAndStateTaskAlreadyClosed_LateResultEndsTheLoopWithoutFault()
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource<ProbeResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _probe.ProbeAsync(Arg.Any<BackendRoute>(), Arg.Any<HealthCheckConfig>(), Arg.Any<CancellationToken>())
+            .Returns(_ => { started.SetResult(); return answer.Task; }); // done just as the stop comes
+        await _checker.StartAsync(CancellationToken.None);
+        _channels.Ticks.Writer.TryWrite(new Tick(_time.GetUtcNow()));
+        await AnswerPlanAsync(_targets[0]);
+        await started.Task.WaitAsync(Deadline);
+
+        // A stop that ran out of time: the host does not wait for this loop, and the state task
+        // (stopped next) closes its channels before the probe's result is told.
+        await _checker.StopAsync(new CancellationToken(canceled: true)).WaitAsync(Deadline);
+        _channels.Events.Writer.TryComplete();
+        _channels.Requests.Writer.TryComplete();
+        answer.SetResult(Passed(_targets[0]));
+
+        await _checker.ExecuteTask!.WaitAsync(Deadline);
+        Assert.Equal(TaskStatus.RanToCompletion, _checker.ExecuteTask.Status);
+    }
 }

@@ -38,7 +38,9 @@ public sealed class Balancer : IAsyncDisposable
         ["healthCheck"] = new JsonObject { ["interval"] = "1h", ["timeout"] = "2s" },
     };
 
-    public static async Task<Balancer> StartAsync(JsonObject config, TimeProvider? time = null, IBackendProbe? probe = null)
+    /// <param name="shutdownTimeout">How long a stop may drain (the app's default is 30 s).</param>
+    public static async Task<Balancer> StartAsync(JsonObject config, TimeProvider? time = null, IBackendProbe? probe = null,
+        TimeSpan? shutdownTimeout = null)
     {
         var dir = Directory.CreateTempSubdirectory("lb-test-").FullName;
         var path = Path.Combine(dir, "lb.json");
@@ -50,6 +52,7 @@ public sealed class Balancer : IAsyncDisposable
             Probe = probe,
             MeterName = $"LoadBalancer.Test.{Guid.NewGuid():N}", // each balancer exports only its own metrics
             Logging = l => { l.AddProvider(logs); l.SetMinimumLevel(LogLevel.Debug); },
+            ShutdownTimeout = shutdownTimeout ?? new Program.Options().ShutdownTimeout,
         });
         await app.StartAsync();
         return new Balancer(dir, path, app, logs);

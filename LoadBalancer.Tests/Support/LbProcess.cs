@@ -27,7 +27,10 @@ public sealed class LbProcess : IAsyncDisposable
     /// <summary>stderr as lines (empty lines kept, so an extra blank line counts).</summary>
     public IReadOnlyList<string> StandardErrorLines { get { lock (_gate) return _stderr.ToArray(); } }
 
-    public static LbProcess Start(params string[] args)
+    public static LbProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts it with these environment variables added (test seams read by Main).</summary>
+    public static LbProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         // Run under the same dotnet host as the tests (the testhost is started as "dotnet exec").
         var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
@@ -37,9 +40,21 @@ public sealed class LbProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // A shell without job control runs a background command (`dotnet test ... &` in a script or
+        // a CI step) with SIGINT ignored, every process below inherits that, and .NET keeps an
+        // inherited ignore: it installs no handler, so `kill -INT` would not reach the balancer at
+        // all. Ctrl+C reaches a foreground process, whose SIGINT is at its default: start the
+        // balancer that way, whatever started the tests (GNU env resets it before the exec).
+        if (SigIntIgnored())
+        {
+            info.FileName = "env";
+            info.ArgumentList.Add("--default-signal=INT");
+            info.ArgumentList.Add(host);
+        }
         info.ArgumentList.Add(DllPath);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment.Remove("ASPNETCORE_URLS");
+        foreach (var (name, value) in environment) info.Environment[name] = value;
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         var lb = new LbProcess(process);
@@ -49,6 +64,14 @@ public sealed class LbProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return lb;
+    }
+
+    // Linux: the SigIgn mask in /proc/self/status, bit n-1 for signal n (SIGINT is 2).
+    static bool SigIntIgnored()
+    {
+        if (!File.Exists("/proc/self/status")) return false;
+        var mask = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return mask is not null && (Convert.ToUInt64(mask["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
     }
 
     void Add(List<string> lines, string line)

@@ -63,7 +63,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             finally
             {
                 // Always: an in-flight slot must never leak, whatever went wrong above.
-                await state.TellAsync(new RequestOutcome(backend, outcome,
+                await state.TellOutcomeAsync(new RequestOutcome(backend, outcome,
                     outcome.HasResponse() ? context.Response.StatusCode : 0)).ConfigureAwait(false);
             }
 

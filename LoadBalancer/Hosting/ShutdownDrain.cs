@@ -15,6 +15,8 @@ namespace LoadBalancer.Hosting;
 //      early once none is open.
 // Then Kestrel's StopAsync closes the idle connections left, lets in-flight requests finish
 // (HostOptions.ShutdownTimeout, which this grace counts against), and the stages stop.
+// When the shutdown timeout runs out first, Kestrel cuts the requests still in flight; the
+// host's stop token fires at that moment, and one line says how many were cut.
 // Without step 3 Kestrel closes an idle kept-alive connection at once, and a client that sends
 // its next request on it just then gets a reset instead of an answer.
 public sealed class ShutdownDrain : IHostedLifecycleService
@@ -30,26 +32,39 @@ public sealed class ShutdownDrain : IHostedLifecycleService
 
     readonly TimeProvider _time;
     readonly ILogger<ShutdownDrain> _log;
+    readonly TimeSpan _shutdownTimeout;
     readonly Lock _gate = new();
     readonly List<IConnectionListener> _listeners = [];
     readonly TaskCompletionSource _noClientConnections = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly Func<object, Task> _closeIfStopping;
-    // Open client connections. A counter, not backend state: it is only this component's own
-    // "is anyone still connected" signal for the grace, so it needs no stage to own it.
+    readonly Func<object, Task> _requestEnded;
+    // Open client connections and client requests in flight. Counters, not backend state: they
+    // are only this component's own "is anyone still connected" signal for the grace and "how
+    // many were cut" for the log, so they need no stage to own them.
     int _open;
+    int _inFlight;
     int _stopping;
+    CancellationTokenRegistration _ranOut;
 
-    public ShutdownDrain(TimeProvider time, ILogger<ShutdownDrain> log)
+    /// <param name="shutdownTimeout">HostOptions.ShutdownTimeout, for the line a stop that runs out writes.</param>
+    public ShutdownDrain(TimeProvider time, ILogger<ShutdownDrain> log, TimeSpan shutdownTimeout)
     {
         _time = time;
         _log = log;
-        _closeIfStopping = CloseIfStopping; // one delegate for all requests: OnStarting allocates nothing
+        _shutdownTimeout = shutdownTimeout;
+        // One delegate each for all requests: with Kestrel's per-connection callback lists,
+        // OnStarting and OnCompleted allocate nothing per request.
+        _closeIfStopping = CloseIfStopping;
+        _requestEnded = RequestEnded;
     }
 
     public bool IsStopping => Volatile.Read(ref _stopping) == 1;
 
     /// <summary>Open connections on the client listener.</summary>
     public int OpenClientConnections => Volatile.Read(ref _open);
+
+    /// <summary>Client requests counted by CountInFlight whose response has not ended yet.</summary>
+    public int InFlightRequests => Volatile.Read(ref _inFlight);
 
     /// <summary>Kestrel binds every listener through TrackingListenerFactory, which hands it here.</summary>
     internal void Track(IConnectionListener listener)
@@ -78,6 +93,20 @@ public sealed class ShutdownDrain : IHostedLifecycleService
     /// (YARP never copies a backend's Connection header).</summary>
     public void CloseWhenStopping(HttpResponse response) => response.OnStarting(_closeIfStopping, response);
 
+    /// <summary>Call for each client request: it counts as in flight until its response has
+    /// ended (Kestrel runs OnCompleted after the app, also for an aborted request).</summary>
+    public void CountInFlight(HttpResponse response)
+    {
+        Interlocked.Increment(ref _inFlight);
+        response.OnCompleted(_requestEnded, this);
+    }
+
+    static Task RequestEnded(object state)
+    {
+        Interlocked.Decrement(ref ((ShutdownDrain)state)._inFlight);
+        return Task.CompletedTask;
+    }
+
     Task CloseIfStopping(object state)
     {
         // 101 keeps its Connection: Upgrade; the tunnel ends when Kestrel's stop aborts it.
@@ -90,6 +119,10 @@ public sealed class ShutdownDrain : IHostedLifecycleService
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         Interlocked.Exchange(ref _stopping, 1);
+        // The host's stop token: it fires when the shutdown timeout runs out, and Kestrel then
+        // aborts every connection left. Count at that moment (the aborts take effect later, on
+        // other threads). A stop that ends in time disposes the registration first (StoppedAsync).
+        _ranOut = cancellationToken.UnsafeRegister(static s => ((ShutdownDrain)s!).RanOut(), this);
         IConnectionListener[] listeners;
         lock (_gate) listeners = [.. _listeners];
         // Kestrel unbinds them again in its StopAsync: for the socket transport that disposes
@@ -113,9 +146,14 @@ public sealed class ShutdownDrain : IHostedLifecycleService
         }
     }
 
+    void RanOut() => Log.DrainRanOut(_log, _shutdownTimeout.TotalSeconds, InFlightRequests);
+
+    // Every hosted service has stopped: the token firing after this (the host disposes its
+    // source right away, so it should not) would not mean that anything was cut.
+    public async Task StoppedAsync(CancellationToken cancellationToken) => await _ranOut.DisposeAsync();
+
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

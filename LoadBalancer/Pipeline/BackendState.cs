@@ -14,6 +14,7 @@ namespace LoadBalancer.Pipeline;
 //
 // Stops when both channels are completed and drained: StopAsync completes them after Kestrel
 // has drained its requests, so late outcomes are still counted and late picks still answered.
+// Then, as the loop's last act, it closes every backend's connection pool.
 public sealed class BackendState : BackgroundService
 {
     readonly ChannelReader<StateEvent> _events;
@@ -60,6 +61,11 @@ public sealed class BackendState : BackgroundService
                 _table.Tick();
                 ArmWakeTimer();
             }
+            // Both channels are closed and drained: no message can come that needs a timer or a
+            // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
+            // ran out of time returns before the loop has drained.
+            _wakeTimer.Dispose();
+            _table.DisposeRoutes();
         }
         catch (Exception ex)
         {
@@ -151,8 +157,18 @@ public sealed class BackendState : BackgroundService
         _requestsWriter.TryComplete();
         _eventsWriter.TryComplete();
         if (ExecuteTask is { } running)
-            await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+        {
+            try
+            {
+                await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The shutdown timeout is spent (Kestrel used it up and cut what was left). That
+                // is a normal stop, not a failed one: the loop needs no token, it drains what is
+                // queued and ends on its own; the host just stops waiting for it.
+            }
+        }
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        await _wakeTimer.DisposeAsync().ConfigureAwait(false);
     }
 }

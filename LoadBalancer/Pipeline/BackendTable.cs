@@ -262,6 +262,14 @@ public sealed class BackendTable
         old.Route.Dispose();
     }
 
+    /// <summary>At stop, after the state loop's last message: closes every backend's connection
+    /// pool, draining ones included (a removed backend's was closed when it drained).</summary>
+    public void DisposeRoutes()
+    {
+        foreach (var e in _entries) e.Route.Dispose();
+        foreach (var r in _retired.Values) r.Route.Dispose(); // old pools still finishing requests
+    }
+
     // Only at InFlight 0, so no retired route of e is left: each was disposed when its own last
     // request ended (e.InFlight counts theirs too).
     void Remove(BackendEntry e)

@@ -29,7 +29,9 @@ public sealed class ConfigWatcher(
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
                 await PollAsync().ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        // ChannelClosedException: a stop whose time ran out does not wait for this loop, so the
+        // state task may have closed its channels while a change was on its way there.
+        catch (Exception e) when (stoppingToken.IsCancellationRequested && e is OperationCanceledException or ChannelClosedException)
         {
         }
     }

@@ -24,9 +24,11 @@ public sealed class HealthChecker(ChannelReader<Tick> ticks, StateClient state, 
                 await Task.WhenAll(round).ConfigureAwait(false); // sync.WaitGroup.Wait()
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception e) when (stoppingToken.IsCancellationRequested && e is OperationCanceledException or ChannelClosedException)
         {
-            // Shutdown: probes in flight were cancelled; their results no longer matter.
+            // Shutdown: probes in flight were cancelled; their results no longer matter. A stop
+            // whose time ran out does not wait for this loop, so the state task may have closed
+            // its channels already: a late result or plan request then finds them closed.
         }
     }
 

@@ -56,4 +56,10 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
         if (!requests.TryWrite(request)) await requests.WriteAsync(request).ConfigureAwait(false);
         return await reply.Task.ConfigureAwait(false);
     }
+
+    /// <summary>A handler's last word about its attempt (the outcome that releases its slot).
+    /// A request cut at the very end of a stop may finish after the state task has closed its
+    /// inbox: nobody counts any more then, so that is not an error.</summary>
+    public ValueTask TellOutcomeAsync(RequestOutcome e) =>
+        events.TryWrite(e) ? ValueTask.CompletedTask : new ValueTask(WriteLaterAsync(e));
 }
