@@ -153,7 +153,9 @@ public sealed class HttpFuzzer(int seed)
             case "cl":
             {
                 var body = (Chance(0.5) ? filler : "") + hidden;
-                var length = Chance(0.1) ? $"00{body.Length}" : $"{body.Length}";
+                // Leading zeros and a plus sign: Kestrel reads both as the digits (and forwards the
+                // canonical length), so the hidden request stays inside the body either way.
+                var length = Chance(0.1) ? $"00{body.Length}" : Chance(0.05) ? $"+{body.Length}" : $"{body.Length}";
                 return ([$"Content-Length: {length}"], body, false, $"Content-Length: {length}, hidden in the body");
             }
             case "chunked":
@@ -193,7 +195,7 @@ public sealed class HttpFuzzer(int seed)
                 var b = body.Length;
                 var headers = PickWeighted<List<string>>(
                     (3, [$"Content-Length: {a}, {b}"]), (3, [$"Content-Length: {a}", $"Content-Length: {b}"]), (2, [$"Content-Length: -{a}"]),
-                    (2, [$"Content-Length: +{a}"]), (2, [$"Content-Length: 0x{a:x}"]), (2, [$"Content-Length: {a} {a}"]),
+                    (2, [$"Content-Length: 0x{a:x}"]), (2, [$"Content-Length: {a} {a}"]),
                     (2, ["Content-Length: 99999999999999999999999"]), (2, [$"Content-Length: {a}.0"]), (2, ["Content-Length: "]),
                     (1, [$"Content-Length: {a}\0"]), (2, [$"Content-Length: {a}", $" {b}"]), (1, [$"Content-Length: {a}a"]));
                 return (headers, body, true, Show(string.Join("|", headers)) + ", hidden after the first 4 bytes");

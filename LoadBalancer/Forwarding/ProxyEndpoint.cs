@@ -21,8 +21,8 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
         // Requests that must reach no backend are answered here, before any backend is asked for.
         if (RequestScreen.Check(context) is { } refusal)
         {
-            context.Response.Headers.Connection = "close"; // nothing else read from this connection
-            await WriteErrorAsync(context, refusal.Status, refusal.Text).ConfigureAwait(false);
+            // close: nothing more is read from this connection (a body, a request hidden in one)
+            await WriteErrorAsync(context, refusal.Status, refusal.Text, close: true).ConfigureAwait(false);
             return;
         }
         var body = RequestBodyWatch.Install(context);
@@ -73,8 +73,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
                     await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "this request cannot be forwarded").ConfigureAwait(false);
                     return;
                 case Outcome.ClientStall:
-                    context.Response.Headers.Connection = "close";
-                    await WriteErrorAsync(context, StatusCodes.Status408RequestTimeout, "request body not received in time").ConfigureAwait(false);
+                    await WriteErrorAsync(context, StatusCodes.Status408RequestTimeout, "request body not received in time", close: true).ConfigureAwait(false);
                     return;
             }
             if (outcome.HasResponse() || outcome.Side() == Side.Client || outcome == Outcome.ResetAfterHeaders
@@ -135,12 +134,13 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             : WriteErrorAsync(context, StatusCodes.Status502BadGateway, $"bad gateway: {what} failed, the last with {last.Describe()}");
     }
 
-    static Task WriteErrorAsync(HttpContext context, int status, string text, string? retryAfter = null)
+    static Task WriteErrorAsync(HttpContext context, int status, string text, string? retryAfter = null, bool close = false)
     {
         if (context.Response.HasStarted) return Task.CompletedTask;
         context.Response.Clear();
         context.Response.StatusCode = status;
         if (retryAfter is not null) context.Response.Headers.RetryAfter = retryAfter;
+        if (close) context.Response.Headers.Connection = "close"; // Kestrel closes after this response
         context.Response.ContentType = "text/plain; charset=utf-8";
         return context.Response.WriteAsync(text + "\n");
     }

@@ -10,7 +10,13 @@ namespace LoadBalancer.Forwarding;
 //
 //   CONNECT host:443                          501  a reverse proxy tunnels nothing on request
 //   OPTIONS *, authority-form targets          400  only origin form (/path) and absolute form
-//   Content-Length and Transfer-Encoding       400  RFC 9112 6.3: a smuggling attempt (nginx: 400)
+//   control characters in the target           400  Kestrel lets \x01-\x1f and \x7f through
+//                                                   (nginx refuses them since 1.21.1)
+//   Content-Length that is not just digits     400  Kestrel reads "+4" as 4; a backend may not
+//   Content-Length and Transfer-Encoding       400  RFC 9112 6.3: a smuggling attempt (nginx: 400).
+//                                                   Kestrel (10) gets there first today: it renames
+//                                                   Content-Length to X-Content-Length, reads the
+//                                                   body chunked and closes after the response
 //   Transfer-Encoding other than "chunked"     501  "gzip, chunked": a backend that does not know
 //                                                   gzip reads the chunks as the next request
 //
@@ -32,6 +38,14 @@ public static class RequestScreen
         var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (!string.IsNullOrEmpty(target) && !target.StartsWith('/') && !IsAbsoluteForm(target))
             return new(StatusCodes.Status400BadRequest, "unsupported request target: only /path or an absolute http(s) URL is forwarded");
+        if (target is not null && target.AsSpan().IndexOfAnyInRange('\0', ' ') >= 0 || target?.Contains('\x7f') == true)
+            return new(StatusCodes.Status400BadRequest, "invalid request target: control characters");
+
+        // RFC 9110 8.6: Content-Length = 1*DIGIT. Kestrel accepts "+4" as 4; a backend or a cache
+        // in front of it may read it otherwise, and the bytes after the body become a request.
+        if (request.Headers.ContentLength is not null
+            && !IsDigits(request.Headers["Content-Length"].ToString()))
+            return new(StatusCodes.Status400BadRequest, "invalid Content-Length: digits only");
 
         // HTTP/2 and 3 frame bodies themselves (and forbid Transfer-Encoding); only HTTP/1.x can disagree.
         if (HttpProtocol.IsHttp11(request.Protocol) || HttpProtocol.IsHttp10(request.Protocol))
@@ -47,6 +61,8 @@ public static class RequestScreen
         }
         return null;
     }
+
+    static bool IsDigits(string s) => s.Length > 0 && !s.AsSpan().ContainsAnyExceptInRange('0', '9');
 
     static string Clip(string s) => s.Length <= 64 ? s : s[..64] + "...";
 
