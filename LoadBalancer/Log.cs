@@ -35,12 +35,6 @@ public static partial class Log
     [LoggerMessage(13, LogLevel.Debug, "Probe {Backend}: {Error}, {LatencyMs:0.0} ms")]
     static partial void ProbeFailed(ILogger logger, string backend, string error, double latencyMs);
 
-    [LoggerMessage(11, LogLevel.Debug, "Forward to {Backend} failed: {Outcome} ({Error}: {Message})")]
-    public static partial void ForwardFailed(ILogger logger, string backend, string outcome, ForwarderError error, string? message);
-
-    [LoggerMessage(12, LogLevel.Information, "Closed an idle exchange with {Backend} ({Reason}) for {Path}; not counted against the backend")]
-    public static partial void IdleClosed(ILogger logger, string backend, string reason, string path);
-
     [LoggerMessage(20, LogLevel.Information, "Configuration reloaded: {Backends} backends, balancing {Balancing}; changed: {Changes}")]
     public static partial void ReloadApplied(ILogger logger, int backends, string balancing, string changes);
 
@@ -71,4 +65,36 @@ public static partial class Log
 
     [LoggerMessage(42, LogLevel.Warning, "Stopping: the {TimeoutSeconds} s drain ran out; {InFlight} requests still in flight were cut")]
     public static partial void DrainRanOut(ILogger logger, double timeoutSeconds, int inFlight);
+
+    // ---- requests and the access log: 70-79 ----
+
+    // Replaces event 11, which did not name the request.
+    [LoggerMessage(70, LogLevel.Debug, "Forward to {Backend} failed: {Outcome} ({Error}: {Message}); request {RequestId}")]
+    public static partial void RequestForwardFailed(ILogger logger, string backend, string outcome, ForwarderError error, string? message, string requestId);
+
+    // Replaces event 12, which did not name the request.
+    [LoggerMessage(71, LogLevel.Information, "Closed an idle exchange with {Backend} ({Reason}) for {Path}; not counted against the backend; request {RequestId}")]
+    public static partial void RequestIdleClosed(ILogger logger, string backend, string reason, string path, string requestId);
+
+    [LoggerMessage(72, LogLevel.Information, "Access log: writing {Format} lines to {Path}")]
+    public static partial void AccessLogOpened(ILogger logger, string format, string path);
+
+    [LoggerMessage(73, LogLevel.Information, "Access log: {Path} was moved away or replaced (log rotation); reopened it")]
+    public static partial void AccessLogReopened(ILogger logger, string path);
+
+    [LoggerMessage(74, LogLevel.Error, "Access log: cannot open {Path}: {Problem}; no lines are written until it can be opened (tried again every second)")]
+    public static partial void AccessLogCannotOpen(ILogger logger, string path, string problem);
+
+    [LoggerMessage(75, LogLevel.Error, "Access log: writing to {Path} failed: {Problem}; those lines are lost")]
+    public static partial void AccessLogWriteFailed(ILogger logger, string path, string problem);
+
+    [LoggerMessage(76, LogLevel.Information, "Access log: off")]
+    public static partial void AccessLogOff(ILogger logger);
+
+    // At most once a minute.
+    [LoggerMessage(77, LogLevel.Warning, "Access log: {Dropped} lines dropped, {Total} since startup: the writer fell behind (loadbalancer_access_log_dropped_total)")]
+    public static partial void AccessLogDropped(ILogger logger, long dropped, long total);
+
+    [LoggerMessage(78, LogLevel.Error, "Access log: the line of request {RequestId} could not be formatted; it is lost, the log goes on")]
+    public static partial void AccessLogFormatFailed(ILogger logger, string requestId, Exception exception);
 }

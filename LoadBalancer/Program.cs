@@ -21,8 +21,9 @@ namespace LoadBalancer;
 // config -> channels -> stages -> Kestrel.
 //
 //   Ticker --ticks--> HealthChecker --events--> BackendState <--requests-- ProxyEndpoint (Kestrel)
-//                                                    ^  ^--events (outcomes)----'
-//                       ConfigWatcher --events-------'
+//                                                    ^  ^--events (outcomes)----'   |
+//                       ConfigWatcher --events-------'                              accessLog (TryWrite)
+//                             '--accessLogSettings--> AccessLogWriter <-------------'   -> stdout or file
 public static class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
@@ -153,10 +154,17 @@ public static class Program
         var state = new StateClient(channels);
         var metrics = new LbMetrics(options.MeterName);
         var pools = new BackendPools(state);
+        var accessLog = new AccessLog(channels.AccessLog.Writer, metrics);
         builder.Services.AddSingleton(channels);
+        builder.Services.AddSingleton(accessLog);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(connectionLimit);
+        // The access log first, so it stops last: after Kestrel, it writes what is queued. The
+        // real clock checks for log rotation, whatever clock a test gives the probes.
+        builder.Services.AddSingleton(sp => new AccessLogWriter(channels.AccessLog.Reader, channels.AccessLogSettings.Reader,
+            config.AccessLog, accessLog, TimeProvider.System, sp.GetRequiredService<ILogger<AccessLogWriter>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessLogWriter>());
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
@@ -172,7 +180,7 @@ public static class Program
         builder.Services.AddHostedService(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
-            sp.GetRequiredService<ILogger<ConfigWatcher>>()));
+            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer));
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ProxyEndpoint>();
         builder.Services.AddSingleton<AdminEndpoints>();

@@ -300,11 +300,12 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Build_HostedServices_StartWithTheStateTaskFirstAndKestrelLast()
+    public async Task Build_HostedServices_StartWithTheSinksFirstAndKestrelLast()
     {
         // Why that shutdown order holds in the real app: hosted services start in registration
-        // order and stop in reverse. Program.Build registers the sink first; the web host
-        // (Kestrel) is added after every user service, so it starts last and stops first.
+        // order and stop in reverse. Program.Build registers the sinks first (the access-log
+        // writer, then the state task); the web host (Kestrel) is added after every user service,
+        // so it starts last and stops first, and the access log, stopping last, writes every line.
         var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes("""
             { "listen": "http://127.0.0.1:0", "admin": "http://127.0.0.1:0", "backends": [ { "url": "http://a.test" } ] }
             """), "lb.json");
@@ -316,7 +317,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         var order = app.Services.GetServices<IHostedService>().Select(s => s.GetType().Name)
             .Where(n => n is not ("TelemetryHostedService" or "ShutdownDrain")).ToArray();
 
-        Assert.Equal(["BackendState", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"], order);
+        Assert.Equal(["AccessLogWriter", "BackendState", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"], order);
     }
 
     // ---- helpers -------------------------------------------------------------------------------
@@ -378,7 +379,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
             Client = new StateClient(Channels);
             Checker = new HealthChecker(Channels.Ticks.Reader, Client, Probe);
             Ticker = new Ticker(Channels.Ticks.Writer, Channels.Periods.Reader, config.HealthCheck.Interval, Time);
-            Proxy = new ProxyEndpoint(Client, Forwarder, Metrics, NullLogger<ProxyEndpoint>.Instance);
+            Proxy = new ProxyEndpoint(Client, Forwarder, Metrics, new AccessLog(Channels.AccessLog.Writer, Metrics), NullLogger<ProxyEndpoint>.Instance);
 
             // Every probe the checker starts is handed to the test, which answers it when it likes.
             Probe.ProbeAsync(default!, default!, default).ReturnsForAnyArgs(call =>

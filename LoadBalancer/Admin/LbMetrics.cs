@@ -25,7 +25,7 @@ public sealed class LbMetrics : IDisposable
     readonly Histogram<double> _requestSeconds;
     readonly Counter<long> _retries;
     readonly Counter<long> _ejections;
-    long _reloadsApplied, _reloadsRejected;
+    long _reloadsApplied, _reloadsRejected, _accessLogDropped;
     BackendGauges[] _gauges = [];
 
     static readonly string[] Codes = Enumerable.Range(0, 600).Select(i => i.ToString()).ToArray();
@@ -58,6 +58,8 @@ public sealed class LbMetrics : IDisposable
         _meter.CreateObservableCounter("loadbalancer.config.reloads", () => (Measurement<long>[])
             [new(Volatile.Read(ref _reloadsApplied), Result(applied: true)), new(Volatile.Read(ref _reloadsRejected), Result(applied: false))],
             description: "Changes of lb.json, by result: applied or rejected.");
+        _meter.CreateObservableCounter("loadbalancer.access_log.dropped", () => Volatile.Read(ref _accessLogDropped),
+            description: "Access-log lines dropped because the writer fell behind (its channel was full).");
     }
 
     static KeyValuePair<string, object?> Backend(string url) => new("backend", url);
@@ -71,6 +73,12 @@ public sealed class LbMetrics : IDisposable
     public void Retry() => _retries.Add(1);
     public void Ejection(string backend) => _ejections.Add(1, Backend(backend));
     public void ConfigReload(bool applied) => Interlocked.Increment(ref applied ? ref _reloadsApplied : ref _reloadsRejected);
+
+    /// <summary>From a request handler: its access-log record did not fit into the channel.</summary>
+    public void AccessLogDropped() => Interlocked.Increment(ref _accessLogDropped);
+
+    /// <summary>Access-log lines dropped since startup.</summary>
+    public long AccessLogDroppedTotal => Volatile.Read(ref _accessLogDropped);
 
     /// <summary>From a request handler, once per client request, any thread: backend is the one
     /// whose response the client got, null when the balancer answered itself. Allocation-free:

@@ -47,6 +47,8 @@ public static class ConfigDiff
         Duration("tunnelIdleTimeout", before.TunnelIdleTimeout, after.TunnelIdleTimeout);
         Value("limits.maxClientConnections", before.Limits.MaxClientConnections, after.Limits.MaxClientConnections);
         Duration("limits.requestHeadersTimeout", before.Limits.RequestHeadersTimeout, after.Limits.RequestHeadersTimeout);
+        Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
+        Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
 
         // A setting added to LbConfig but not to the list above still shows up, if only vaguely.
         var compared = after with
@@ -55,11 +57,14 @@ public static class ConfigDiff
             HealthCheck = before.HealthCheck, PassiveHealth = before.PassiveHealth, Pool = before.Pool,
             RequestTimeout = before.RequestTimeout, Retries = before.Retries,
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
+            AccessLog = before.AccessLog,
         };
         if (compared != before) changes.Add("other settings");
 
         return changes.Count == 0 ? NoChange : string.Join(", ", changes);
     }
+
+    static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
 
     // Backends are the same backend when their Keys match (normalised URLs), as in Reconcile.
     static void Backends(IReadOnlyList<BackendConfig> before, IReadOnlyList<BackendConfig> after, List<string> changes)

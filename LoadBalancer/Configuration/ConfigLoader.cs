@@ -66,12 +66,13 @@ public static class ConfigLoader
     }
 
     // Every key lb.json may hold, per object, as spelled in the docs.
-    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "$schema"];
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "accessLog", "$schema"];
     static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
     static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor"];
     static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
     static readonly string[] BackendKeys = ["url", "weight"];
     static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout"];
+    static readonly string[] AccessLogKeys = ["path", "format"];
 
     sealed class Reader(string file, List<string>? warnings, bool strict)
     {
@@ -124,7 +125,47 @@ public static class ConfigLoader
                 TunnelIdleTimeout: Duration(root, "tunnelIdleTimeout", "tunnelIdleTimeout", TimeSpan.FromHours(1)),
                 Limits: new LimitsConfig(
                     Int(limits, "maxClientConnections", "limits.maxClientConnections", LimitsConfig.Default.MaxClientConnections, 1, 1_000_000),
-                    Duration(limits, "requestHeadersTimeout", "limits.requestHeadersTimeout", LimitsConfig.Default.RequestHeadersTimeout)));
+                    Duration(limits, "requestHeadersTimeout", "limits.requestHeadersTimeout", LimitsConfig.Default.RequestHeadersTimeout)))
+            {
+                AccessLog = AccessLog(root),
+            };
+        }
+
+        // accessLog.path: "-" is stdout; a file path is relative to lb.json's folder, which must
+        // exist (the file itself is created). Without a path the log is off, whatever the format.
+        AccessLogConfig AccessLog(JsonElement root)
+        {
+            if (Get(root, "accessLog") is not { } section) return AccessLogConfig.Off;
+            Section(section, "accessLog", AccessLogKeys);
+            var formatText = String(section, "format", "accessLog.format") ?? "json";
+            var format = formatText.Trim().ToLowerInvariant() switch
+            {
+                "json" => AccessLogFormat.Json,
+                "combined" => AccessLogFormat.Combined,
+                _ => throw Error("accessLog.format", $"unknown format \"{formatText}\" (use json or combined)"),
+            };
+            var text = String(section, "path", "accessLog.path");
+            if (text is null)
+            {
+                warnings?.Add($"{file}: accessLog.path: not set, so the access log is off");
+                return AccessLogConfig.Off with { Format = format };
+            }
+            text = text.Trim();
+            if (text.Length == 0) throw Error("accessLog.path", "is empty: use \"-\" for stdout or a file path");
+            if (text == AccessLogConfig.StdoutPath) return new AccessLogConfig(text, format);
+            string full;
+            try
+            {
+                full = Path.GetFullPath(text, Path.GetDirectoryName(Path.GetFullPath(file))!);
+            }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+            {
+                throw Error("accessLog.path", $"\"{text}\" is not a file path");
+            }
+            if (Directory.Exists(full)) throw Error("accessLog.path", $"\"{text}\" is a folder, not a file");
+            var folder = Path.GetDirectoryName(full);
+            if (folder is null || !Directory.Exists(folder)) throw Error("accessLog.path", $"\"{text}\": the folder {folder} does not exist");
+            return new AccessLogConfig(full, format);
         }
 
         List<BackendConfig> Backends(JsonElement root)

@@ -14,7 +14,11 @@ public sealed record LbConfig(
     int Retries,
     TimeSpan StreamIdleTimeout,
     TimeSpan TunnelIdleTimeout,
-    LimitsConfig Limits);
+    LimitsConfig Limits)
+{
+    /// <summary>accessLog.*: off unless a path is set.</summary>
+    public AccessLogConfig AccessLog { get; init; } = AccessLogConfig.Off;
+}
 
 /// <param name="Url">As written in lb.json: the label in /status and /metrics.</param>
 /// <param name="Key">Normalised (lower-case scheme and host, explicit port, no trailing slash):
@@ -35,6 +39,19 @@ public sealed record LimitsConfig(int MaxClientConnections, TimeSpan RequestHead
 {
     public static readonly LimitsConfig Default = new(10_000, TimeSpan.FromSeconds(10));
 }
+
+/// <summary>Where the access log goes and how its lines look.</summary>
+/// <param name="Path">null: off; "-": stdout; else a full path (lb.json's folder resolves a relative one).</param>
+public sealed record AccessLogConfig(string? Path, AccessLogFormat Format)
+{
+    public static readonly AccessLogConfig Off = new(null, AccessLogFormat.Json);
+    public bool On => Path is not null;
+    public bool ToStdout => Path == StdoutPath;
+    public const string StdoutPath = "-";
+}
+
+/// <summary>json: one object per line; combined: nginx's combined format.</summary>
+public enum AccessLogFormat { Json, Combined }
 
 public static class BalancingNames
 {

@@ -11,6 +11,8 @@ namespace LoadBalancer.Forwarding;
 //   X-Forwarded-For:   the client's value, then ", " and the client address, as one line
 //   X-Forwarded-Proto: the scheme the client used (replaces any client value)
 //   X-Forwarded-Host:  the client's Host header, port included (replaces any client value)
+//   X-Request-Id:      set on the request by the handler (RequestId), copied like any header;
+//                      the response carries the same id
 public sealed class ForwardedHeaders : HttpTransformer
 {
     public static readonly ForwardedHeaders Instance = new();
@@ -64,6 +66,7 @@ public sealed class ForwardedHeaders : HttpTransformer
         if (proxyResponse is not null) context.Features.Get<HeaderDeadline>()?.HeadersArrived();
         var copy = await base.TransformResponseAsync(context, proxyResponse, cancellationToken).ConfigureAwait(false);
         if (proxyResponse is null) return copy;
+        RequestId.Echo(context); // the client gets the id the backend got, whatever the backend said
 
         // YARP drops the standard hop-by-hop headers; also drop the ones the backend named in its
         // Connection header, and Trailer on HTTP/1.x, where Kestrel sends no trailers to announce.

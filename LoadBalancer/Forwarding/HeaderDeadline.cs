@@ -41,11 +41,16 @@ public sealed class HeaderDeadline(TimeSpan timeout) : IDisposable
 
 // The client's request body as YARP reads it, watched for its end: that is when the request has
 // been sent whole and the backend's clock (HeaderDeadline) starts. Installed once per request
-// that has a body; each attempt hands it its deadline.
+// that has a body; each attempt hands it its deadline. It also counts the bytes (the access
+// log's bytesIn): one add per read.
 public sealed class RequestBodyWatch(Stream inner) : Stream
 {
     HeaderDeadline? _deadline;
     int _complete;
+    long _bytes; // one read at a time (a request has one reader)
+
+    /// <summary>Body bytes read from the client so far.</summary>
+    public long BytesRead => _bytes;
 
     /// <summary>The client has sent its whole body (a read returned 0).</summary>
     public bool Complete => Volatile.Read(ref _complete) == 1;
@@ -71,6 +76,7 @@ public sealed class RequestBodyWatch(Stream inner) : Stream
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        _bytes += n;
         if (n == 0 && buffer.Length > 0) Ended();
         return n;
     }
@@ -81,6 +87,7 @@ public sealed class RequestBodyWatch(Stream inner) : Stream
     public override int Read(byte[] buffer, int offset, int count)
     {
         var n = inner.Read(buffer, offset, count);
+        _bytes += n;
         if (n == 0 && count > 0) Ended();
         return n;
     }

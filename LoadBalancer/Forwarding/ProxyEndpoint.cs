@@ -16,18 +16,23 @@ namespace LoadBalancer.Forwarding;
 //   - nothing was sent (connect refused or timed out, TLS failed): any method;
 //   - reset, malformed or timed out before response headers: GET/HEAD/OPTIONS without a body.
 // A response from a backend, whatever its status, is passed through and never retried.
-// Each way out records the request's duration (Done): by the backend that answered, or "none".
-public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, LbMetrics metrics, ILogger<ProxyEndpoint> log)
+// Each way out records the request's duration (Done): by the backend that answered, or "none",
+// and, while the access log is on, hands its record (every attempt, who ended it) to the writer.
+// Every request has an X-Request-Id (the client's or a new one): the backend gets it, the
+// response carries it, and so do the access log and this handler's log lines.
+public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, LbMetrics metrics, AccessLog accessLog, ILogger<ProxyEndpoint> log)
 {
     public async Task HandleAsync(HttpContext context)
     {
         var start = Stopwatch.GetTimestamp();
+        var requestId = RequestId.Assign(context);
+        var record = accessLog.On ? AccessRecordBuilder.Begin(context, requestId) : null; // off: nothing built
         // Requests that must reach no backend are answered here, before any backend is asked for.
         if (RequestScreen.Check(context) is { } refusal)
         {
             // close: nothing more is read from this connection (a body, a request hidden in one)
             await WriteErrorAsync(context, refusal.Status, refusal.Text, close: true).ConfigureAwait(false);
-            Done(context, start, answeredBy: null);
+            Done(context, start, answeredBy: null, Termination.Ok, record);
             return;
         }
         var body = RequestBodyWatch.Install(context);
@@ -45,7 +50,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
             {
                 await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "shutting down").ConfigureAwait(false);
-                Done(context, start, answeredBy: null);
+                Done(context, start, answeredBy: null, Termination.NoBackend, record);
                 return;
             }
             if (pick.Backend is not { } backend)
@@ -58,17 +63,19 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
                 {
                     await WriteFailureAsync(context, last, tried.Length).ConfigureAwait(false);
                 }
-                Done(context, start, answeredBy: null);
+                Done(context, start, answeredBy: null, tried is null ? Termination.NoBackend : AccessRecordBuilder.EndedBy(last), record);
                 return;
             }
 
             var outcome = Outcome.ClientAbort;
+            record?.AttemptStarting();
             try
             {
-                outcome = await ForwardAsync(context, backend, pick.Settings, body, upgrade).ConfigureAwait(false);
+                outcome = await ForwardAsync(context, backend, pick.Settings, body, upgrade, requestId).ConfigureAwait(false);
             }
             finally
             {
+                record?.AttemptEnded(backend, outcome);
                 // Always: an in-flight slot must never leak, whatever went wrong above.
                 await state.TellOutcomeAsync(new RequestOutcome(backend, outcome,
                     outcome.HasResponse() ? context.Response.StatusCode : 0)).ConfigureAwait(false);
@@ -78,17 +85,17 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             {
                 case Outcome.NotForwarded:
                     await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "this request cannot be forwarded").ConfigureAwait(false);
-                    Done(context, start, answeredBy: null);
+                    Done(context, start, answeredBy: null, Termination.Ok, record);
                     return;
                 case Outcome.ClientStall:
                     await WriteErrorAsync(context, StatusCodes.Status408RequestTimeout, "request body not received in time", close: true).ConfigureAwait(false);
-                    Done(context, start, answeredBy: null);
+                    Done(context, start, answeredBy: null, Termination.Client, record);
                     return;
             }
             if (outcome.HasResponse() || outcome.Side() == Side.Client || outcome == Outcome.ResetAfterHeaders
                 || context.Response.HasStarted)
             {
-                Done(context, start, backend);
+                Done(context, start, backend, AccessRecordBuilder.EndedBy(outcome), record);
                 return;
             }
 
@@ -97,7 +104,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             if (tried.Length > pick.Settings.Retries || !CanRetry(context.Request, outcome))
             {
                 await WriteFailureAsync(context, outcome, tried.Length).ConfigureAwait(false);
-                Done(context, start, answeredBy: null);
+                Done(context, start, answeredBy: null, AccessRecordBuilder.EndedBy(outcome), record);
                 return;
             }
             // Nothing reached the client: forget this attempt and send the request again.
@@ -108,7 +115,8 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
 
     // One attempt: forward through the backend's pool, with requestTimeout as a deadline for the
     // response headers and YARP's activity timeout for the gaps after them.
-    async Task<Outcome> ForwardAsync(HttpContext context, BackendRoute backend, ForwardingSettings settings, RequestBodyWatch? body, bool upgrade)
+    async Task<Outcome> ForwardAsync(HttpContext context, BackendRoute backend, ForwardingSettings settings, RequestBodyWatch? body, bool upgrade,
+        string requestId)
     {
         using var deadline = new HeaderDeadline(settings.RequestTimeout);
         context.Features.Set(deadline);
@@ -122,9 +130,9 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             var facts = new FailureClassifier.Facts(context.RequestAborted.IsCancellationRequested, deadline.Passed, body is { Complete: false });
             var outcome = FailureClassifier.Classify(error, exception, facts, context.Response.StatusCode);
             if (outcome is Outcome.StreamIdle or Outcome.TunnelIdle)
-                Log.IdleClosed(log, backend.Url, outcome.Describe(), context.Request.Path.Value ?? "/");
+                Log.RequestIdleClosed(log, backend.Url, outcome.Describe(), context.Request.Path.Value ?? "/", requestId);
             else if (error != ForwarderError.None)
-                Log.ForwardFailed(log, backend.Url, outcome.Describe(), error, exception?.Message);
+                Log.RequestForwardFailed(log, backend.Url, outcome.Describe(), error, exception?.Message, requestId);
             return outcome;
         }
         finally
@@ -135,11 +143,15 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
 
     // The request's end as the client sees it: the whole response has been handed to Kestrel.
     // A client that left before any response got none: nginx's 499 (YARP leaves a 502 there,
-    // which would put the client's doing into a 5xx alert).
-    void Done(HttpContext context, long start, BackendRoute? answeredBy) =>
-        metrics.Request(answeredBy?.Url,
-            context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? ClientClosedRequest : context.Response.StatusCode,
-            Stopwatch.GetElapsedTime(start));
+    // which would put the client's doing into a 5xx alert), and it ended the request.
+    void Done(HttpContext context, long start, BackendRoute? answeredBy, Termination end, AccessRecordBuilder? record)
+    {
+        var left = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted;
+        var status = left ? ClientClosedRequest : context.Response.StatusCode;
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        metrics.Request(answeredBy?.Url, status, elapsed);
+        if (record is not null) accessLog.Write(record.Finish(context, status, answeredBy, left ? Termination.Client : end, elapsed));
+    }
 
     const int ClientClosedRequest = 499;
 
@@ -161,6 +173,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
     {
         if (context.Response.HasStarted) return Task.CompletedTask;
         context.Response.Clear();
+        RequestId.Echo(context);
         context.Response.StatusCode = status;
         if (retryAfter is not null) context.Response.Headers.RetryAfter = retryAfter;
         if (close) context.Response.Headers.Connection = "close"; // Kestrel closes after this response

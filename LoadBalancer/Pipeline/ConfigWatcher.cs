@@ -13,10 +13,11 @@ namespace LoadBalancer.Pipeline;
 // half-written file is not reported), told to the state task (ConfigRejected, for /status and
 // the reload counter), and the running configuration stays. The next valid file is applied
 // even when it means what runs already (the usual fix: the edit undone), so that the operator
-// sees "Configuration reloaded" and /status's lastError clears.
+// sees "Configuration reloaded" and /status's lastError clears. A changed accessLog goes to the
+// access-log writer, which reopens its output.
 public sealed class ConfigWatcher(
     string path, LbConfig running, StateClient state, ChannelWriter<TimeSpan> periods,
-    TimeProvider time, ILogger<ConfigWatcher> log) : BackgroundService
+    TimeProvider time, ILogger<ConfigWatcher> log, ChannelWriter<AccessLogConfig>? accessLog = null) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
@@ -90,6 +91,7 @@ public sealed class ConfigWatcher(
             next = next with { Limits = running.Limits };
         }
         if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
+        if (next.AccessLog != running.AccessLog) accessLog?.TryWrite(next.AccessLog);
         running = next;
         _rejected = false;
         await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Net;
 using LoadBalancer.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -9,6 +10,8 @@ namespace LoadBalancer.Pipeline;
 //   events    many writers  -> BackendState    StateEvent: a "tell", no answer expected
 //   requests  many writers  -> BackendState    StateRequest: an "ask", the reply slot travels inside
 //   periods   ConfigWatcher -> Ticker          TimeSpan: a new probe interval after a reload
+//   accessLog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
+//   accessLogSettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
 
 public readonly record struct Tick(DateTimeOffset At);
 
@@ -57,6 +60,25 @@ public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : S
 
 /// <summary>A snapshot for /status and /metrics.</summary>
 public sealed record StatusRequest(TaskCompletionSource<StatusSnapshot> Reply) : StateRequest;
+
+// ---- the access log: handlers -> AccessLogWriter --------------------------------------------
+
+/// <summary>One client request, as the access log shows it. Built by the handler when the request
+/// ends, only while the log is on; formatted by the AccessLogWriter, off the request path.
+/// Time is when the request started (UTC); Backend is the one whose response the client got
+/// (null when the balancer answered itself); Status 499 means the client left before any response.</summary>
+public sealed record AccessRecord(
+    DateTimeOffset Time, IPAddress? Client, string Method, string Target, string Protocol, int Status,
+    long BytesIn, long BytesOut, double DurationMs, string RequestId, string? Backend,
+    AttemptRecord[] Attempts, double QueueMs, Termination Termination, string? Referer, string? UserAgent);
+
+/// <summary>One forward attempt of a request: to which backend, how it ended, how long it took.</summary>
+public readonly record struct AttemptRecord(string Backend, Outcome Outcome, double DurationMs);
+
+/// <summary>Who ended a request (the access log's termination): it ran its course, the client
+/// left or stalled, the backend failed it, a timeout cut it, no backend could take it, or (issue 9)
+/// the queue or the retry budget refused it.</summary>
+public enum Termination { Ok, Client, Backend, Timeout, NoBackend, Queue, Budget }
 
 // ---- what replies carry ---------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using LoadBalancer.Configuration;
 
 namespace LoadBalancer.Pipeline;
 
@@ -34,6 +35,25 @@ public sealed class PipelineChannels
 
     /// <summary>ConfigWatcher -> Ticker: a new probe interval. One slot, the newest wins.</summary>
     public Channel<TimeSpan> Periods { get; } = Channel.CreateBounded<TimeSpan>(new BoundedChannelOptions(1)
+    {
+        FullMode = BoundedChannelFullMode.DropOldest,
+        SingleReader = true,
+        SingleWriter = true,
+    });
+
+    /// <summary>Handlers -> AccessLogWriter: one record per client request. Handlers only ever
+    /// TryWrite and count a full channel as a dropped line (never DropWrite, which would hide the
+    /// drop: it says true), so a slow disk never delays a request.</summary>
+    public Channel<AccessRecord> AccessLog { get; } = Channel.CreateBounded<AccessRecord>(new BoundedChannelOptions(AccessLogCapacity)
+    {
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+    });
+
+    public const int AccessLogCapacity = 4096;
+
+    /// <summary>ConfigWatcher -> AccessLogWriter: a new accessLog after a reload. One slot, the newest wins.</summary>
+    public Channel<AccessLogConfig> AccessLogSettings { get; } = Channel.CreateBounded<AccessLogConfig>(new BoundedChannelOptions(1)
     {
         FullMode = BoundedChannelFullMode.DropOldest,
         SingleReader = true,
