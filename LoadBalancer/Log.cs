@@ -97,4 +97,7 @@ public static partial class Log
 
     [LoggerMessage(78, LogLevel.Error, "Access log: the line of request {RequestId} could not be formatted; it is lost, the log goes on")]
     public static partial void AccessLogFormatFailed(ILogger logger, string requestId, Exception exception);
+
+    [LoggerMessage(79, LogLevel.Information, "Access log: {Path} was truncated (log rotation by copy); writing on at its new end")]
+    public static partial void AccessLogTruncated(ILogger logger, string path);
 }

@@ -38,6 +38,7 @@ public sealed class AccessLogWriter : BackgroundService
     readonly ArrayBufferWriter<byte> _buffer = new(64 * 1024);
     readonly Utf8JsonWriter _json;
     readonly AccessLogConfig _initial;
+    readonly PeriodicTimer _timer;
 
     AccessLogConfig _config = AccessLogConfig.Off; // what lb.json asks for
     Stream? _out;                                  // what is open; null: off, or it cannot be opened
@@ -56,6 +57,7 @@ public sealed class AccessLogWriter : BackgroundService
         _log = log;
         _json = new Utf8JsonWriter(_buffer, JsonOptions);
         _initial = initial;
+        _timer = new PeriodicTimer(CheckInterval, time); // made here: a test's clock may move before the loop runs
     }
 
     // Not readable, for logs; no indentation; control characters and quotes still escaped.
@@ -74,16 +76,22 @@ public sealed class AccessLogWriter : BackgroundService
 
     async Task RunAsync()
     {
-        using var timer = new PeriodicTimer(CheckInterval, _time);
         // A three-case select: one pending wait on each, re-armed only when it has finished.
         var record = _records.WaitToReadAsync().AsTask();
         var setting = _settings.WaitToReadAsync().AsTask();
-        var check = timer.WaitForNextTickAsync().AsTask();
+        var check = _timer.WaitForNextTickAsync().AsTask();
         try
         {
             while (true)
             {
                 await Task.WhenAny(record, setting, check).ConfigureAwait(false);
+                // Records first: the ones made before a reload or a rotation go where they were meant to.
+                if (record.IsCompleted)
+                {
+                    if (!await record.ConfigureAwait(false)) break; // completed and drained: stop
+                    WriteQueued();
+                    record = _records.WaitToReadAsync().AsTask();
+                }
                 if (setting.IsCompleted)
                 {
                     var more = await setting.ConfigureAwait(false);
@@ -96,18 +104,13 @@ public sealed class AccessLogWriter : BackgroundService
                 {
                     await check.ConfigureAwait(false);
                     Check();
-                    check = timer.WaitForNextTickAsync().AsTask();
-                }
-                if (record.IsCompleted)
-                {
-                    if (!await record.ConfigureAwait(false)) break; // completed and drained: stop
-                    WriteQueued();
-                    record = _records.WaitToReadAsync().AsTask();
+                    check = _timer.WaitForNextTickAsync().AsTask();
                 }
             }
         }
         finally
         {
+            _timer.Dispose();
             CloseOutput();
         }
     }
@@ -215,7 +218,11 @@ public sealed class AccessLogWriter : BackgroundService
             if (!File.Exists(_config.Path)) return true;
             if (_openedAs is null) return new FileInfo(_config.Path!).Length < file.Position;
             if (Link(file) != _openedAs) return true;
-            if (file.Length < file.Position) file.Seek(0, SeekOrigin.End); // copytruncate: on at its new end
+            if (file.Length < file.Position) // copytruncate: go on at its new end, or the next line leaves a hole
+            {
+                file.Seek(0, SeekOrigin.End);
+                Log.AccessLogTruncated(_log, _config.Path!);
+            }
             return false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -476,6 +483,7 @@ public sealed class AccessLogWriter : BackgroundService
 
     public override void Dispose()
     {
+        _timer.Dispose();
         _json.Dispose();
         base.Dispose();
     }
