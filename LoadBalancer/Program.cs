@@ -22,8 +22,9 @@ namespace LoadBalancer;
 //
 //   Ticker --ticks--> HealthChecker --events--> BackendState <--requests-- ProxyEndpoint (Kestrel)
 //                                                    ^  ^--events (outcomes)----'   |
-//                       ConfigWatcher --events-------'                              accessLog (TryWrite)
-//                             '--accessLogSettings--> AccessLogWriter <-------------'   -> stdout or file
+//                       ConfigWatcher --events-------'                              | accessLog (TryWrite only)
+//                             '--accessLogSettings--> AccessLogWriter <-------------'
+//                                                          '--> stdout or a file
 public static class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
