@@ -164,7 +164,8 @@ public static class Program
         // The access log first, so it stops last: after Kestrel, it writes what is queued. The
         // real clock checks for log rotation, whatever clock a test gives the probes.
         builder.Services.AddSingleton(sp => new AccessLogWriter(channels.AccessLog.Reader, channels.AccessLogSettings.Reader,
-            config.AccessLog, accessLog, TimeProvider.System, sp.GetRequiredService<ILogger<AccessLogWriter>>()));
+            config.AccessLog, accessLog, TimeProvider.System, sp.GetRequiredService<ILogger<AccessLogWriter>>(),
+            sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessLogWriter>());
         builder.Services.AddSingleton(sp =>
         {

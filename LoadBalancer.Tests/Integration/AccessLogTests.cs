@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -204,6 +205,37 @@ public sealed partial class AccessLogTests
         var line = await OneLineAsync(lb);
 
         Assert.Equal("/logged", line.GetProperty("target").GetString());
+    }
+
+    [Fact]
+    public async Task Start_PortInUse_ExitsOneWithTheOneLineAsWithoutAnAccessLog()
+    {
+        // The writer starts before Kestrel and has its file open when the bind fails: the process
+        // must still end at once (it once hung there, its timer loop spinning in Dispose).
+        await using var backend = await TestBackend.StartAsync("a");
+        var held = new TcpListener(IPAddress.Loopback, 0);
+        held.Start();
+        var dir = Directory.CreateTempSubdirectory("lb-access-port-in-use-");
+        try
+        {
+            var port = ((IPEndPoint)held.LocalEndpoint).Port;
+            var config = WithAccessLog(Balancer.Config(backend));
+            config["listen"] = $"http://127.0.0.1:{port}";
+            var path = Path.Combine(dir.FullName, "lb.json");
+            await File.WriteAllTextAsync(path, config.ToJsonString());
+
+            await using var lb = LbProcess.Start("--config", path);
+            var exitCode = await lb.WaitForExitAsync();
+
+            Assert.True(exitCode == 1, $"exit code {exitCode}; stderr: {lb.StandardError}");
+            Assert.Equal([$"error: cannot listen on http://127.0.0.1:{port} (listen): address already in use"], lb.StandardErrorLines);
+            Assert.Equal("", lb.StandardOutput); // "Access log: writing ..." only once it listens
+        }
+        finally
+        {
+            held.Stop();
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]

@@ -164,6 +164,24 @@ public sealed class AccessLogWriterTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Dispose_WithoutAStop_TheLoopEndsAndWritesWhatIsQueued()
+    {
+        // The host disposes without stopping when it failed to start (a port in use).
+        var path = PathOf("access.log");
+        var writer = Writer(new AccessLogConfig(path, AccessLogFormat.Json));
+        await writer.StartAsync(CancellationToken.None);
+        Gate.Write(Record("first"));
+        await AccessLogFile.WaitForCountAsync(path, 1, Deadline); // the loop runs
+        Gate.Write(Record("queued"));
+
+        writer.Dispose();
+        await writer.ExecuteTask!.WaitAsync(Deadline);
+
+        Assert.Equal(["first", "queued"], AccessLogFile.Read(path).Select(IdOf));
+        Assert.False(Gate.On);
+    }
+
+    [Fact]
     public async Task Check_FileRenamedAway_NewLinesInANewFileAtThePath()
     {
         var path = PathOf("access.log");

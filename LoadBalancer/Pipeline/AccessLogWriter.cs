@@ -39,6 +39,7 @@ public sealed class AccessLogWriter : BackgroundService
     readonly Utf8JsonWriter _json;
     readonly AccessLogConfig _initial;
     readonly PeriodicTimer _timer;
+    readonly CancellationToken _announceAfter;
 
     AccessLogConfig _config = AccessLogConfig.Off; // what lb.json asks for
     Stream? _out;                                  // what is open; null: off, or it cannot be opened
@@ -48,8 +49,9 @@ public sealed class AccessLogWriter : BackgroundService
     DateTimeOffset _droppedWarnedAt = DateTimeOffset.MinValue;
 
     public AccessLogWriter(ChannelReader<AccessRecord> records, ChannelReader<AccessLogConfig> settings, AccessLogConfig initial,
-        AccessLog gate, TimeProvider time, ILogger<AccessLogWriter> log)
+        AccessLog gate, TimeProvider time, ILogger<AccessLogWriter> log, CancellationToken announceAfter = default)
     {
+        _announceAfter = announceAfter;
         _records = records;
         _settings = settings;
         _gate = gate;
@@ -60,13 +62,21 @@ public sealed class AccessLogWriter : BackgroundService
         _timer = new PeriodicTimer(CheckInterval, time); // made here: a test's clock may move before the loop runs
     }
 
-    // Not readable, for logs; no indentation; control characters and quotes still escaped.
+    // For log lines, not HTML: '<', '&', '+' and non-ASCII stay readable; control characters and
+    // quotes are still escaped.
     static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    // Opened before Kestrel starts (this runs in the host's start, in order): the first request is logged.
+    // Opened before Kestrel starts (this runs in the host's start, in order): the first request is
+    // logged. Said once the listeners are bound (announceAfter: ApplicationStarted), so that a
+    // balancer that cannot listen says only that.
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        Apply(_initial);
+        if (Apply(_initial, announce: false) && _config.On)
+        {
+            var (format, where) = (Name(_config.Format), Where(_config));
+            if (_announceAfter.CanBeCanceled) _announceAfter.Register(() => Log.AccessLogOpened(_log, format, where));
+            else Log.AccessLogOpened(_log, format, where);
+        }
         return base.StartAsync(cancellationToken);
     }
 
@@ -102,9 +112,9 @@ public sealed class AccessLogWriter : BackgroundService
                 }
                 if (check.IsCompleted)
                 {
-                    await check.ConfigureAwait(false);
-                    Check();
-                    check = _timer.WaitForNextTickAsync().AsTask();
+                    var ticking = await check.ConfigureAwait(false);
+                    if (ticking) Check();
+                    check = ticking ? _timer.WaitForNextTickAsync().AsTask() : Never; // false: the timer is disposed
                 }
             }
         }
@@ -112,6 +122,7 @@ public sealed class AccessLogWriter : BackgroundService
         {
             _timer.Dispose();
             CloseOutput();
+            _json.Dispose();
         }
     }
 
@@ -177,9 +188,10 @@ public sealed class AccessLogWriter : BackgroundService
         _buffer.ResetWrittenCount();
     }
 
-    void Apply(AccessLogConfig config)
+    /// <summary>Closes what is open and opens what config asks for. False when it cannot be opened.</summary>
+    bool Apply(AccessLogConfig config, bool announce = true)
     {
-        if (config == _config) return;
+        if (config == _config) return true;
         var wasOn = _config.On;
         CloseOutput();
         _config = config;
@@ -188,9 +200,11 @@ public sealed class AccessLogWriter : BackgroundService
         {
             _gate.Switch(false);
             if (wasOn) Log.AccessLogOff(_log);
-            return;
+            return true;
         }
-        if (TryOpen()) Log.AccessLogOpened(_log, Name(config.Format), Where(config));
+        if (!TryOpen()) return false;
+        if (announce) Log.AccessLogOpened(_log, Name(config.Format), Where(config));
+        return true;
     }
 
     // Once a second: warn about drops; open a file that could not be opened; reopen a moved one.
@@ -481,10 +495,12 @@ public sealed class AccessLogWriter : BackgroundService
 
     static string Name(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
 
+    // Without a stop (the host failed to start: a port in use), the loop still ends and closes the file.
     public override void Dispose()
     {
+        _gate.Switch(false);
+        _gate.Complete();
         _timer.Dispose();
-        _json.Dispose();
         base.Dispose();
     }
 }
