@@ -87,6 +87,22 @@ public sealed class ConfigWatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task PollAsync_AccessLogChanged_SentToTheWriterAndTheStateTask()
+    {
+        using var watcher = new ConfigWatcher(_path, ConfigLoader.Load(_path), new StateClient(_channels), _channels.Periods.Writer,
+            new FakeTimeProvider(), _loggerFactory.CreateLogger<ConfigWatcher>(), _channels.AccessLogSettings.Writer);
+        await watcher.PollAsync();
+
+        Write(Json("http://127.0.0.1:8000", extra: """, "accessLog": { "path": "access.log", "format": "combined" } """));
+        await watcher.PollAsync();
+
+        Assert.True(_channels.AccessLogSettings.Reader.TryRead(out var sent));
+        Assert.Equal(new AccessLogConfig(Path.Combine(_dir, "access.log"), AccessLogFormat.Combined), sent);
+        Assert.IsType<ConfigChanged>(Assert.Single(Sent())); // the reload's log line names the change
+        Assert.False(_channels.Periods.Reader.TryRead(out _));
+    }
+
+    [Fact]
     public async Task PollAsync_MisspeltKeyAdded_WarnsOnceThoughNothingElseChanged()
     {
         await BaselineAsync();
