@@ -33,6 +33,9 @@ public static class Program
     // YARP's CPU per request (docs/performance.md). Set the variable to 0 to turn it off.
     const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
+    // What one client connection may have read ahead of its request's use (64 KiB: YARP's copy buffer).
+    const int ReadAhead = 64 * 1024;
+
     // A test seam, not configuration: the contract fixes the stop's drain at 30 s and lb.json has
     // no key for it. The process tests set it (e.g. "2s") so that a stop that runs out of time
     // does not take half a minute. Read only here, in Main.
@@ -125,8 +128,14 @@ public static class Program
         TrackingListenerFactory.Decorate(builder.Services);
 
         ListenOptions? clientListener = null, adminListener = null;
-        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
-            o => o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1");
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
+        {
+            o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1";
+            // Read-ahead per client connection, at the socket: the transport's default (1 MiB) let a
+            // client that sends faster than its backend reads make the balancer hold about 1.3 MiB
+            // per connection (scripts/conn-memory.sh, cases e and f; docs/performance.md).
+            o.MaxReadBufferSize = ReadAhead;
+        });
         var connectionLimit = new ClientConnectionLimit(config.Limits.MaxClientConnections);
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -134,6 +143,7 @@ public static class Program
             k.Limits.MaxRequestBodySize = null; // no body limit: bodies stream through
             // Slow-loris: Kestrel's own timer, checked on its heartbeat (408, then close).
             k.Limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
+            k.Limits.MaxRequestBufferSize = ReadAhead; // the same bound past the transport
             k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
             {
                 clientListener = l;

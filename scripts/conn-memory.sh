@@ -30,7 +30,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(1000 2000 4000)
-limit=1000 flood=4000 uploads=50
+limit=1000 flood=4000 uploads=${LB_UPLOADS:-50} # LB_UPLOADS: connections in (e) and (f)
 
 # Every connection is a file descriptor in the client and the balancer, and each in-flight
 # request one more in the balancer and one in the backend: the balancer needs the most.
