@@ -50,25 +50,19 @@ public sealed class ReloadTests
     [Fact]
     public async Task Reload_BackendRemoved_GetsNoNewRequestsAndItsSlowRequestCompletes()
     {
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var slow = await TestBackend.StartAsync("slow", handler: async context =>
-        {
-            arrived.TrySetResult();
-            await release.Task;
-            await context.Response.WriteAsync("slow done");
-        });
+        var held = new HeldAnswer();
+        await using var slow = await TestBackend.StartAsync("slow", handler: held.Handler);
         await using var a = await TestBackend.StartAsync("a");
         await using var lb = await Balancer.StartAsync(Balancer.Config(slow, a)); // round-robin: slow first
         var inFlight = lb.Client.GetAsync("/");
-        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await held.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
 
         await lb.WriteConfigAsync(Balancer.Config(a));
         await ReloadedAsync(lb, 1);
 
         Assert.Equal("draining", (await lb.RequiredStatusAsync(slow)).State());
         Assert.Equal(["backend-a", "backend-a", "backend-a", "backend-a"], await GetManyAsync(lb, 4));
-        release.SetResult();
+        held.Release();
         using var response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("slow done", await response.Content.ReadAsStringAsync());
