@@ -10,6 +10,9 @@ public static partial class Log
     [LoggerMessage(1, LogLevel.Information, "LoadBalancer listening on {Listen}, admin on {Admin}, balancing {Balancing}, backends {Backends}")]
     public static partial void Started(ILogger logger, string listen, string admin, string balancing, string backends);
 
+    [LoggerMessage(5, LogLevel.Information, "LoadBalancer stopped, exit code {ExitCode}")]
+    public static partial void Stopped(ILogger logger, int exitCode);
+
     [LoggerMessage(2, LogLevel.Information, "Backend {Backend} is now {State}: {Reason}")]
     public static partial void BackendChanged(ILogger logger, string backend, string state, string reason);
 
@@ -19,8 +22,18 @@ public static partial class Log
     [LoggerMessage(4, LogLevel.Warning, "Backend {Backend} was the last eligible backend and is now {State}: clients get 503 until a backend recovers")]
     public static partial void NoEligibleBackends(ILogger logger, string backend, string state);
 
-    [LoggerMessage(10, LogLevel.Debug, "Probe {Backend}: status {Status}, {LatencyMs:0.0} ms, error {Error}")]
-    public static partial void ProbeResult(ILogger logger, string backend, int? status, double latencyMs, string? error);
+    /// <summary>One probe, at Debug: its status, or why it failed (a probe has one or the other).</summary>
+    public static void ProbeResult(ILogger logger, string backend, int? status, double latencyMs, string? error)
+    {
+        if (error is null) ProbeAnswered(logger, backend, status, latencyMs);
+        else ProbeFailed(logger, backend, error, latencyMs);
+    }
+
+    [LoggerMessage(10, LogLevel.Debug, "Probe {Backend}: status {Status}, {LatencyMs:0.0} ms")]
+    static partial void ProbeAnswered(ILogger logger, string backend, int? status, double latencyMs);
+
+    [LoggerMessage(13, LogLevel.Debug, "Probe {Backend}: {Error}, {LatencyMs:0.0} ms")]
+    static partial void ProbeFailed(ILogger logger, string backend, string error, double latencyMs);
 
     [LoggerMessage(11, LogLevel.Debug, "Forward to {Backend} failed: {Outcome} ({Error}: {Message})")]
     public static partial void ForwardFailed(ILogger logger, string backend, string outcome, ForwarderError error, string? message);
@@ -49,8 +62,9 @@ public static partial class Log
     [LoggerMessage(31, LogLevel.Critical, "The state task died: no request can be answered, stopping")]
     public static partial void StateTaskDied(ILogger logger, Exception exception);
 
-    [LoggerMessage(40, LogLevel.Information, "Stopping: no longer listening; {Open} open client connections get up to {GraceSeconds} s to send a last request, answered with Connection: close")]
-    public static partial void StoppedListening(ILogger logger, int open, double graceSeconds);
+    // Replaces event 40, which said every open connection got the grace, busy ones included.
+    [LoggerMessage(43, LogLevel.Information, "Stopping: no longer listening; {Open} client connections open, {InFlight} requests in flight; in-flight requests may finish and idle connections get up to {GraceSeconds} s for one more request, each answered with Connection: close")]
+    public static partial void StoppedListening(ILogger logger, int open, int inFlight, double graceSeconds);
 
     [LoggerMessage(41, LogLevel.Information, "Stopping: {Open} client connections still open after the {GraceSeconds} s grace; idle ones are closed now, in-flight requests may finish")]
     public static partial void GraceOver(ILogger logger, int open, double graceSeconds);

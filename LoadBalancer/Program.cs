@@ -45,36 +45,31 @@ public static class Program
         if (Environment.GetEnvironmentVariable(InlineCompletions) is null)
             Environment.SetEnvironmentVariable(InlineCompletions, "1");
 
-        if (ParseArgs(args) is not { } configPath)
-        {
-            Console.Error.WriteLine("usage: LoadBalancer [--config PATH]   (default: lb.json in the current directory)");
-            return 2;
-        }
-        LbConfig config;
+        var command = CommandLine.Parse(args);
+        if (command.Answer() is { } answered) return answered; // --help, --version, a bad argument
         var warnings = new List<string>();
-        try
-        {
-            config = ConfigLoader.Load(configPath, warnings);
-        }
-        catch (ConfigException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
+        if (command.Load(warnings) is not { } config) return CommandLine.ExitConfiguration;
+        if (command.Do == CommandLine.Action.Check) return command.Report(config, warnings); // binds nothing
 
         var options = Environment.GetEnvironmentVariable(ShutdownTimeoutForTests) is { } t && Durations.TryParse(t, out var timeout)
             ? new Options { ShutdownTimeout = timeout } : null;
-        await using var app = Build(config, configPath, options);
+        await using var app = Build(config, command.ConfigPath, options);
         var configLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");
         foreach (var warning in warnings) Log.ConfigWarning(configLog, warning);
         try
         {
             await app.StartAsync();
         }
-        catch (IOException e) // Kestrel: address in use, permission denied
+        catch (CannotListenException e) // a port in use, no permission: before any probe ran
+        {
+            var which = e.EndPoint.Equals(EndPoint(config.Listen)) ? "listen" : "admin";
+            Console.Error.WriteLine($"error: cannot listen on http://{e.EndPoint} ({which}): {e.Reason}");
+            return CommandLine.ExitEnvironment;
+        }
+        catch (IOException e) // Kestrel's own wording for a bind it failed otherwise
         {
             Console.Error.WriteLine($"error: cannot listen: {e.Message}");
-            return 1;
+            return CommandLine.ExitEnvironment;
         }
         try
         {
@@ -87,19 +82,8 @@ public static class Program
             // IHostedService.StopAsync's token allows. The contract counts a stop that ran out
             // as a normal one (exit 0); ShutdownDrain has logged what was cut.
         }
+        Log.Stopped(configLog, Environment.ExitCode);
         return Environment.ExitCode;
-    }
-
-    static string? ParseArgs(string[] args)
-    {
-        var path = "lb.json";
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] is "--config" or "-c" && i + 1 < args.Length) path = args[++i];
-            else if (args[i].StartsWith("--config=", StringComparison.Ordinal)) path = args[i]["--config=".Length..];
-            else return null;
-        }
-        return Path.GetFullPath(path);
     }
 
     /// <summary>Seams for tests: a fake clock, a substituted probe, where the logs go, a shorter stop.</summary>
@@ -126,6 +110,10 @@ public static class Program
         // We log each failed forward ourselves, at Debug. YARP logs every one at Warning with a
         // stack trace, even an attempt that is then retried and succeeds: keep only its errors.
         builder.Logging.AddFilter("Yarp", LogLevel.Error);
+        // The host logs a failed start with its stack trace ("Hosting failed to start") and
+        // rethrows: Main says a listener that cannot bind in one line, and anything else
+        // surfaces with its trace anyway. A failed BackgroundService is still logged (Critical).
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         options.Logging?.Invoke(builder.Logging);
 
         // Graceful stop: ShutdownDrain closes the listening sockets and gives open client
@@ -182,7 +170,9 @@ public static class Program
         // Made by the container, so the probe's own connection pool is disposed when the app stops.
         builder.Services.AddSingleton(_ => options.Probe ?? new HttpBackendProbe(time));
         builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
-        builder.Services.AddHostedService(_ => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time));
+        // Probing starts once the listeners are bound: Kestrel starts after these services.
+        builder.Services.AddHostedService(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
+            sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
             sp.GetRequiredService<ILogger<ConfigWatcher>>()));
         builder.Services.AddHttpForwarder();

@@ -347,7 +347,7 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(new Uri(expected), Parse($$"""{ {{OneBackend}}, "listen": "{{listen}}" }""").Listen);
     }
 
-    // ---- unknown keys: a warning each, never an error ---------------------------------------
+    // ---- unknown keys: a warning each, not an error (unless strict, below) -------------------
 
     static List<string> Warnings(string json)
     {
@@ -419,5 +419,35 @@ public sealed class ConfigLoaderTests : IDisposable
         var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""{ {{OneBackend}}, "retries": 5, "colour": "blue" }"""), File, []);
 
         Assert.Equal(5, config.Retries);
+    }
+
+    // ---- strict (--strict): an unknown key is the error, in the warning's words ---------------
+
+    static string StrictError(string json) =>
+        Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Encoding.UTF8.GetBytes(json), File, [], strict: true)).Message;
+
+    [Fact]
+    public void Parse_StrictMisspeltKey_ErrorNamingTheKeyAndTheNearestOne()
+    {
+        Assert.Equal($"{File}: healthCheck.intervall: unknown key (did you mean healthCheck.interval?)",
+            StrictError($$"""{ {{OneBackend}}, "healthCheck": { "intervall": "5s" } }"""));
+        Assert.Equal($"{File}: backends[0].wieght: unknown key (did you mean backends[0].weight?)",
+            StrictError("""{ "backends": [ { "url": "http://127.0.0.1:8000", "wieght": 2 } ] }"""));
+        Assert.Equal($"{File}: colour: unknown key", StrictError($$"""{ {{OneBackend}}, "colour": "blue" }"""));
+    }
+
+    [Fact]
+    public void Parse_StrictWithoutWarningsList_StillAnError()
+    {
+        Assert.Throws<ConfigException>(() =>
+            ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""{ {{OneBackend}}, "colour": "blue" }"""), File, warnings: null, strict: true));
+    }
+
+    [Fact]
+    public void Parse_StrictEveryKeyKnown_Loads()
+    {
+        var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""{ {{OneBackend}}, "HealthCheck": { "Interval": "5s" } }"""), File, [], strict: true);
+
+        Assert.Equal(TimeSpan.FromSeconds(5), config.HealthCheck.Interval);
     }
 }

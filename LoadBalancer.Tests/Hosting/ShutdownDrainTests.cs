@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using LoadBalancer.Hosting;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Connections;
@@ -87,6 +88,26 @@ public sealed class ShutdownDrainTests
         await listener.Received(1).UnbindAsync(Arg.Any<CancellationToken>());
         // Disposing frees the memory pool the open connections still use: that is Kestrel's, later.
         await listener.DidNotReceive().DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(SocketError.AddressAlreadyInUse, "address already in use")]
+    [InlineData(SocketError.AccessDenied, "permission denied")]
+    [InlineData(SocketError.AddressNotAvailable, "this machine has no such address")]
+    public async Task BindAsync_TransportCannotBind_CannotListenNamingAddressAndReason(SocketError error, string reason)
+    {
+        var transport = Substitute.For<IConnectionListenerFactory>();
+        var endpoint = new IPEndPoint(IPAddress.Loopback, 80);
+        var socket = new SocketException((int)error);
+        // The socket transport wraps an address in use in AddressInUseException; other bind errors pass as they are.
+        Exception thrown = error == SocketError.AddressAlreadyInUse ? new AddressInUseException(socket.Message, socket) : socket;
+        transport.BindAsync(endpoint, Arg.Any<CancellationToken>()).Returns<ValueTask<IConnectionListener>>(_ => throw thrown);
+
+        var e = await Assert.ThrowsAsync<CannotListenException>(() => new TrackingListenerFactory(transport, _drain).BindAsync(endpoint).AsTask());
+
+        Assert.Equal(endpoint, e.EndPoint);
+        Assert.Equal(reason, e.Reason);
+        Assert.Same(thrown, e.InnerException);
     }
 
     [Fact]

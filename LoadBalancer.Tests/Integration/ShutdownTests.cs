@@ -15,6 +15,7 @@ public sealed class ShutdownTests
 {
     const string StoppedListening = "no longer listening";
     const string GraceOver = "still open after the";
+    const string Stopped = "LoadBalancer stopped, exit code 0";
 
     [Fact]
     public async Task StopAsync_KeptAliveConnection_NextRequestAnsweredWithConnectionCloseThenClosed()
@@ -85,7 +86,7 @@ public sealed class ShutdownTests
             await slow.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
             await using var kept = await OpenKeptAliveConnectionAsync(listen);
             await lb.SignalAsync(signal);
-            await lb.WaitForOutputAsync(StoppedListening);
+            var stoppedListening = await lb.WaitForOutputAsync(StoppedListening);
             await AssertRefusedAsync(listen);
             var keptResponse = await kept.SendAsync($"GET /quick HTTP/1.1\r\nHost: {listen.Authority}\r\n");
             await kept.WaitForCloseAsync(TimeSpan.FromSeconds(10));
@@ -103,6 +104,9 @@ public sealed class ShutdownTests
             Assert.True(response.Headers.ConnectionClose, "the answer during shutdown should carry Connection: close");
             Assert.True(exitCode == 0, $"exit code {exitCode}; stderr: {lb.StandardError}");
             Assert.DoesNotContain(GraceOver, lb.StandardOutput);
+            // The kept-alive connection is idle, the other is busy: the line tells them apart.
+            Assert.Contains($"{StoppedListening}; 2 client connections open, 1 requests in flight;", stoppedListening);
+            Assert.EndsWith(Stopped, lb.StandardOutput.Split('\n')[^1]);
         }
         finally
         {
@@ -129,7 +133,8 @@ public sealed class ShutdownTests
             var took = clock.Elapsed;
 
             Assert.True(exitCode == 0, $"exit code {exitCode}; stderr: {lb.StandardError}");
-            Assert.Contains($"{StoppedListening}; 0 open client connections", lb.StandardOutput);
+            Assert.Contains($"{StoppedListening}; 0 client connections open, 0 requests in flight;", lb.StandardOutput);
+            Assert.EndsWith(Stopped, lb.StandardOutput.Split('\n')[^1]); // the last line
             Assert.DoesNotContain(GraceOver, lb.StandardOutput);
             // Waiting out the grace would take at least Grace (5 s); a stop with nothing to wait
             // for takes a fraction of a second, so this bound leaves a busy machine lots of room.

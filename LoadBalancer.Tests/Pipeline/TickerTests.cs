@@ -123,6 +123,46 @@ public sealed class TickerTests : IDisposable
     }
 
     [Fact]
+    public async Task StartAfter_NotYetFired_NoTickEvenWhenTheTickerStops()
+    {
+        // The host's ApplicationStarted never fires when a listener cannot bind: no probe may run.
+        var clock = new TimerCreations(_time);
+        using var started = new CancellationTokenSource();
+        using var ticker = new Ticker(new ObservedWriter<Tick>(_channels.Ticks.Writer, (t, _) => _attempts.Writer.TryWrite(t)),
+            _channels.Periods.Reader, Interval, clock, started.Token);
+        await ticker.StartAsync(CancellationToken.None);
+        await clock.Created.WaitAsync(Deadline); // the loop runs: its timer exists
+
+        _time.Advance(Interval);
+        await ticker.StopAsync(CancellationToken.None).WaitAsync(Deadline);
+
+        Assert.Equal(TaskStatus.RanToCompletion, ticker.ExecuteTask!.Status);
+        Assert.False(_attempts.Reader.TryRead(out var tick), $"a tick was written at {tick.At}");
+        await Ticks.Completion.WaitAsync(Deadline);
+    }
+
+    [Fact]
+    public async Task StartAfter_Fires_FirstTickThenAndTheNextAnIntervalAfterTheStart()
+    {
+        var clock = new TimerCreations(_time);
+        using var started = new CancellationTokenSource();
+        using var ticker = new Ticker(_channels.Ticks.Writer, _channels.Periods.Reader, Interval, clock, started.Token);
+        await ticker.StartAsync(CancellationToken.None);
+        await clock.Created.WaitAsync(Deadline);
+        var early = Ticks.TryRead(out _);
+
+        var bound = TimeSpan.FromMilliseconds(30); // the listeners take a moment to bind
+        _time.Advance(bound);
+        await started.CancelAsync();
+
+        Assert.False(early, "a tick before the start");
+        Assert.Equal(_start + bound, (await ReadTickAsync()).At);
+        _time.Advance(Interval - bound);
+        Assert.Equal(_start + Interval, (await ReadTickAsync()).At);
+        await ticker.StopAsync(CancellationToken.None).WaitAsync(Deadline);
+    }
+
+    [Fact]
     public async Task StopAsync_Running_CompletesTicks()
     {
         await _ticker.StartAsync(CancellationToken.None);
@@ -135,5 +175,24 @@ public sealed class TickerTests : IDisposable
         Assert.Equal(_start, queued.At);
         await Ticks.Completion.WaitAsync(Deadline); // then the channel is closed: the reader's loop ends
         Assert.False(_channels.Ticks.Writer.TryWrite(new Tick(_start)));
+    }
+
+    // The fake clock, saying when a timer is made on it: the ticker's loop has started.
+    sealed class TimerCreations(FakeTimeProvider inner) : TimeProvider
+    {
+        readonly TaskCompletionSource _created = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Created => _created.Task;
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+        public override long GetTimestamp() => inner.GetTimestamp();
+        public override long TimestampFrequency => inner.TimestampFrequency;
+        public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = inner.CreateTimer(callback, state, dueTime, period);
+            _created.TrySetResult();
+            return timer;
+        }
     }
 }

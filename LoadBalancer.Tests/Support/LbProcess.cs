@@ -30,7 +30,14 @@ public sealed class LbProcess : IAsyncDisposable
     public static LbProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
 
     /// <summary>Starts it with these environment variables added (test seams read by Main).</summary>
-    public static LbProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static LbProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(environment, workingDirectory: null, args);
+
+    /// <summary>Starts it in this directory (where a relative --config, or the default lb.json, is found).</summary>
+    public static LbProcess StartIn(string workingDirectory, params string[] args) =>
+        Start(new Dictionary<string, string>(), workingDirectory, args);
+
+    static LbProcess Start(IReadOnlyDictionary<string, string> environment, string? workingDirectory, string[] args)
     {
         // Run under the same dotnet host as the tests (the testhost is started as "dotnet exec").
         var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
@@ -39,6 +46,7 @@ public sealed class LbProcess : IAsyncDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
         };
         // A shell without job control runs a background command (`dotnet test ... &` in a script or
         // a CI step) with SIGINT ignored, every process below inherits that, and .NET keeps an

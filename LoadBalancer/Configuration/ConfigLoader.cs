@@ -7,7 +7,7 @@ namespace LoadBalancer.Configuration;
 // Keys are case-insensitive; comments and trailing commas are allowed. A key it does not know is
 // not an error (an older balancer can read a newer file) but a warning, with the nearest known
 // key when it looks like a typo: "healthCheck.intervall: unknown key, ignored (did you mean
-// healthCheck.interval?)".
+// healthCheck.interval?)". Strict (--strict) makes the first unknown key the error instead.
 public static class ConfigLoader
 {
     public static readonly Uri DefaultListen = new("http://127.0.0.1:8080");
@@ -19,7 +19,7 @@ public static class ConfigLoader
         AllowTrailingCommas = true,
     };
 
-    public static LbConfig Load(string path, List<string>? warnings = null)
+    public static LbConfig Load(string path, List<string>? warnings = null, bool strict = false)
     {
         byte[] bytes;
         try
@@ -34,11 +34,12 @@ public static class ConfigLoader
         {
             throw new ConfigException($"{path}: cannot read: {e.Message}");
         }
-        return Parse(bytes, path, warnings);
+        return Parse(bytes, path, warnings, strict);
     }
 
     /// <param name="warnings">Receives one line per unknown key; null to ignore them.</param>
-    public static LbConfig Parse(ReadOnlyMemory<byte> json, string path, List<string>? warnings = null)
+    /// <param name="strict">An unknown key is an error (ConfigException), not a warning.</param>
+    public static LbConfig Parse(ReadOnlyMemory<byte> json, string path, List<string>? warnings = null, bool strict = false)
     {
         JsonDocument doc;
         try
@@ -52,7 +53,7 @@ public static class ConfigLoader
         }
         using (doc)
         {
-            return new Reader(path, warnings).Root(doc.RootElement);
+            return new Reader(path, warnings, strict).Root(doc.RootElement);
         }
     }
 
@@ -72,7 +73,7 @@ public static class ConfigLoader
     static readonly string[] BackendKeys = ["url", "weight"];
     static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout"];
 
-    sealed class Reader(string file, List<string>? warnings)
+    sealed class Reader(string file, List<string>? warnings, bool strict)
     {
         ConfigException Error(string key, string problem) => new($"{file}: {key}: {problem}");
 
@@ -188,13 +189,15 @@ public static class ConfigLoader
 
         void WarnUnknown(JsonElement obj, string prefix, string[] known)
         {
-            if (warnings is null) return;
+            if (warnings is null && !strict) return;
             foreach (var p in obj.EnumerateObject())
             {
                 if (known.Any(k => k.Equals(p.Name, StringComparison.OrdinalIgnoreCase))) continue;
                 var (nearest, edits) = known.Select(k => (k, Distance(k.ToLowerInvariant(), p.Name.ToLowerInvariant()))).MinBy(x => x.Item2);
                 var hint = edits <= 2 ? $" (did you mean {prefix}{nearest}?)" : "";
-                warnings.Add($"{file}: {prefix}{p.Name}: unknown key, ignored{hint}");
+                // Strict: the warning's line, less its "ignored" (it is not).
+                if (strict) throw Error(prefix + p.Name, "unknown key" + hint);
+                warnings!.Add($"{file}: {prefix}{p.Name}: unknown key, ignored{hint}");
             }
         }
 

@@ -130,7 +130,7 @@ public sealed class ShutdownDrain : IHostedLifecycleService
         foreach (var listener in listeners) await listener.UnbindAsync(cancellationToken);
 
         var open = OpenClientConnections;
-        Log.StoppedListening(_log, open, Grace.TotalSeconds);
+        Log.StoppedListening(_log, open, InFlightRequests, Grace.TotalSeconds);
         if (open == 0) _noClientConnections.TrySetResult();
         try
         {

@@ -9,7 +9,7 @@ namespace LoadBalancer.Hosting;
 // registered IConnectionListenerFactory services and binds each endpoint with the last one
 // registered that can bind it; Decorate wraps each registration in place, so that choice is
 // unchanged. The listener goes back to Kestrel as it is, except the client listener's, which is
-// gated by ClientConnectionLimit.
+// gated by ClientConnectionLimit. A bind that fails becomes a CannotListenException.
 public sealed class TrackingListenerFactory(IConnectionListenerFactory inner, ShutdownDrain drain)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
@@ -17,7 +17,15 @@ public sealed class TrackingListenerFactory(IConnectionListenerFactory inner, Sh
 
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        var listener = await inner.BindAsync(endpoint, cancellationToken);
+        IConnectionListener listener;
+        try
+        {
+            listener = await inner.BindAsync(endpoint, cancellationToken);
+        }
+        catch (Exception e) when (endpoint is IPEndPoint ip && CannotListenException.ReasonOf(e) is { } reason)
+        {
+            throw new CannotListenException(ip, reason, e); // Main: one line, exit 1
+        }
         // The client listener stops accepting at limits.maxClientConnections.
         if (endpoint is ClientConnectionLimit.GatedEndPoint gated) listener = gated.Limit.Gate(listener);
         drain.Track(listener);

@@ -9,10 +9,11 @@ namespace LoadBalancer.Pipeline;
 // misses ticks. Go's time.Ticker up to Go 1.22; from 1.23 its channel is unbuffered.
 // A new interval from periods (after a reload) applies at once: the next tick comes one new
 // interval after the change, not when the old interval runs out (a reload applies within 2 s).
-// Completes ticks when it stops.
+// The first tick waits for startAfter (the host's ApplicationStarted: every listener is bound), so
+// no probe runs in a process that then fails to listen. Completes ticks when it stops.
 //   Go: for { select { case t := <-ticker.C: select { case ticks <- t: default: }; case d := <-periods: ticker.Reset(d) } }
-public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> periods, TimeSpan interval, TimeProvider time)
-    : BackgroundService
+public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> periods, TimeSpan interval, TimeProvider time,
+    CancellationToken startAfter = default) : BackgroundService
 {
     static readonly Task<bool> Never = new TaskCompletionSource<bool>().Task; // Go: a nil channel
 
@@ -21,6 +22,7 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
         try
         {
             using var timer = new PeriodicTimer(interval, time);
+            await Started(stoppingToken).ConfigureAwait(false);
             ticks.TryWrite(new Tick(time.GetUtcNow())); // the first round starts at startup
             // A two-case select: one pending wait on each, re-armed only when it has finished.
             var tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
@@ -49,5 +51,14 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
         {
             ticks.TryComplete(); // close(ticks): the health checker's loop ends
         }
+    }
+
+    // Completes when startAfter fires (at once without one); throws once stopping.
+    async Task Started(CancellationToken stoppingToken)
+    {
+        if (!startAfter.CanBeCanceled || startAfter.IsCancellationRequested) return;
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var _ = startAfter.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), started);
+        await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
     }
 }
