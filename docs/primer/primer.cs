@@ -16,6 +16,7 @@ var sections = new Dictionary<string, Func<Task>>
     ["go"] = Go,
     ["waitgroup"] = WaitGroup,
     ["channels"] = Channels,
+    ["unbuffered"] = Unbuffered,
     ["select"] = Select,
     ["ticker"] = Ticker,
     ["context"] = Context,
@@ -97,6 +98,18 @@ static async Task Channels()
     await producer;
     var ok = await ch.Reader.WaitToReadAsync();                    // _, ok := <-ch
     Console.WriteLine($"ok: {ok} (closed and drained)");
+}
+
+static async Task Unbuffered()
+{
+    var ch = Channel.CreateBounded<int>(0);                  // ch := make(chan int): a rendezvous, since .NET 10
+    Console.WriteLine($"TryWrite, no reader waiting: {ch.Writer.TryWrite(1)}");
+    var read = ch.Reader.ReadAsync();                        // a receiver is waiting...
+    Console.WriteLine($"TryWrite, a reader waiting: {ch.Writer.TryWrite(2)}; it got {await read}");
+    var write = ch.Writer.WriteAsync(3);                     // ch <- 3 waits for a receiver
+    Console.WriteLine($"WriteAsync waits: {!write.IsCompleted}");
+    Console.WriteLine($"ReadAsync meets it: {await ch.Reader.ReadAsync()}");
+    await write;
 }
 
 static async Task Select()
