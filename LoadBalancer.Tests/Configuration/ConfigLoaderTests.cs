@@ -347,6 +347,16 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(new Uri(expected), Parse($$"""{ {{OneBackend}}, "listen": "{{listen}}" }""").Listen);
     }
 
+    [Fact]
+    public void Parse_HttpsListen_SaysTlsIsNotSupportedYet()
+    {
+        var message = Error($$"""{ {{OneBackend}}, "listen": "https://127.0.0.1:8443" }""");
+
+        Assert.Contains("listen", message);
+        Assert.Contains("https listeners", message);
+        Assert.Contains("tls.certificate", message);
+    }
+
     // ---- unknown keys: a warning each, not an error (unless strict, below) -------------------
 
     static List<string> Warnings(string json)

@@ -112,18 +112,22 @@ public sealed class ConfigWatcherTests : IDisposable
     }
 
     [Fact]
-    public async Task PollAsync_InvalidFile_LoggedOnceAfterTwoPollsAndNothingSent()
+    public async Task PollAsync_InvalidFile_LoggedAndToldOnceAfterTwoPolls()
     {
         await BaselineAsync();
 
         Write(Json("ftp://127.0.0.1:8001"));
         await _watcher.PollAsync();
         Assert.Empty(Logged(LogLevel.Error)); // maybe an editor mid-write: not yet
+        Assert.Empty(Sent());
 
         await _watcher.PollAsync(); // unchanged for a whole poll: it is meant
         var error = Assert.Single(Logged(LogLevel.Error));
         Assert.Contains($"{_path}: backends[0].url:", error.Message);
         Assert.Contains("running configuration stays", error.Message);
+        var rejected = Assert.IsType<ConfigRejected>(Assert.Single(Sent())); // for /status and the counter
+        Assert.StartsWith($"{_path}: backends[0].url:", rejected.Problem);
+        Assert.EndsWith(rejected.Problem, error.Message); // the same one line
 
         await _watcher.PollAsync();
         await _watcher.PollAsync();
@@ -165,6 +169,31 @@ public sealed class ConfigWatcherTests : IDisposable
         Assert.Equal(2, errors.Count);
         Assert.Contains("healthCheck.interval: soon", errors[0].Message);
         Assert.Contains("healthCheck.interval: later", errors[1].Message);
+        var sent = Sent();
+        Assert.Equal(2, sent.Count);
+        Assert.All(sent, e => Assert.IsType<ConfigRejected>(e));
+    }
+
+    [Fact]
+    public async Task PollAsync_RejectedThenTheEditUndone_SentAsAChangeSoTheFixShows()
+    {
+        await BaselineAsync();
+
+        Write(Json("http://127.0.0.1:8000", interval: "soon"));
+        await _watcher.PollAsync();
+        await _watcher.PollAsync();
+        Assert.IsType<ConfigRejected>(Assert.Single(Sent()));
+
+        Write(Json("http://127.0.0.1:8000")); // means exactly what runs
+        await _watcher.PollAsync();
+        await _watcher.PollAsync();
+
+        // Applied like any valid file: the reload is logged and /status's lastError clears.
+        var changed = Assert.IsType<ConfigChanged>(Assert.Single(Sent()));
+        Assert.Equal("http://127.0.0.1:8000", changed.Config.Backends[0].Url);
+
+        Write("// reformatted\n" + Json("http://127.0.0.1:8000")); // nothing rejected since: nothing to tell
+        await _watcher.PollAsync();
         Assert.Empty(Sent());
     }
 

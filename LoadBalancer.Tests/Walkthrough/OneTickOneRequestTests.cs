@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
+using LoadBalancer.Admin;
 using LoadBalancer.Configuration;
 using LoadBalancer.Forwarding;
 using LoadBalancer.Pipeline;
@@ -380,7 +381,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
             Client = new StateClient(Channels);
             Checker = new HealthChecker(Channels.Ticks.Reader, Client, Probe);
             Ticker = new Ticker(Channels.Ticks.Writer, Channels.Periods.Reader, config.HealthCheck.Interval, Time);
-            Proxy = new ProxyEndpoint(Client, Forwarder, NullLogger<ProxyEndpoint>.Instance);
+            Proxy = new ProxyEndpoint(Client, Forwarder, Metrics, NullLogger<ProxyEndpoint>.Instance);
 
             // Every probe the checker starts is handed to the test, which answers it when it likes.
             Probe.ProbeAsync(default!, default!, default).ReturnsForAnyArgs(call =>
@@ -402,6 +403,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         public HealthChecker Checker { get; }
         public Ticker Ticker { get; }
         public ProxyEndpoint Proxy { get; }
+        public LbMetrics Metrics { get; } = new($"LoadBalancer.Test.{Guid.NewGuid():N}");
 
         public FakeBackend Backend(string url) => _backends[url];
 
@@ -463,6 +465,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
             Checker.Dispose();
             Ticker.Dispose();
             _loggers.Dispose();
+            Metrics.Dispose();
         }
     }
 

@@ -50,13 +50,15 @@ public sealed class AdminEndpoints(StateClient state)
             json.WriteString("url", b.Url);
             json.WriteNumber("weight", b.Weight);
             json.WriteString("state", b.State.Label());
+            if (b.LastChange is { } change) json.WriteString("stateReason", change.Reason); else json.WriteNull("stateReason");
+            if (b.EjectedUntil is { } until) json.WriteString("ejectedUntil", Timestamp(until)); else json.WriteNull("ejectedUntil");
             json.WriteNumber("inFlight", b.InFlight);
             json.WriteNumber("requests", b.Requests);
             json.WriteNumber("failures", b.Failures);
             if (b.LastProbe is { } p)
             {
                 json.WriteStartObject("lastProbe");
-                json.WriteString("at", p.At.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ"));
+                json.WriteString("at", Timestamp(p.At));
                 if (p.Status is { } code) json.WriteNumber("status", code); else json.WriteNull("status");
                 json.WriteNumber("latencyMs", Math.Round(p.Latency.TotalMilliseconds, 3));
                 if (p.Error is { } error) json.WriteString("error", error); else json.WriteNull("error");
@@ -72,7 +74,15 @@ public sealed class AdminEndpoints(StateClient state)
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteStartObject("config");
+        json.WriteString("loadedAt", Timestamp(s.Config.LoadedAt));
+        json.WriteNumber("generation", s.Config.Generation);
+        if (s.Config.LastError is { } lastError) json.WriteString("lastError", lastError); else json.WriteNull("lastError");
+        json.WriteEndObject();
         json.WriteEndObject();
         await json.FlushAsync().ConfigureAwait(false);
     }
+
+    // ISO 8601, UTC, milliseconds: "2026-11-25T12:00:00.000Z".
+    static string Timestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -6,7 +6,13 @@ namespace LoadBalancer.Admin;
 // /metrics exposes them in Prometheus text through OpenTelemetry's Prometheus exporter, which
 // keeps counters as counters (loadbalancer_requests_total). Every per-backend series has the
 // label backend="<url as in lb.json>".
-// Recorded only by the state task (BackendTable): handlers never touch these.
+// Who records what (instruments are thread-safe; nobody but the state task touches backend state):
+//   - the state task (BackendTable): counters and the probe histogram, from the facts it applies;
+//   - the request handlers: the request-duration histogram, from their own clock and the response
+//     they sent; they read no backend state for it;
+//   - the gauges (in flight, healthy, open connections) are observed at scrape time from the last
+//     BackendGauges snapshot the state task published: an immutable array swapped whole, so a
+//     removed backend is simply absent from the next one and its series disappear.
 public sealed class LbMetrics : IDisposable
 {
     public const string MeterName = "LoadBalancer";
@@ -15,14 +21,19 @@ public sealed class LbMetrics : IDisposable
     public Meter Meter => _meter;
     readonly Counter<long> _requests;
     readonly Counter<long> _failures;
-    readonly UpDownCounter<long> _inFlight;
-    readonly UpDownCounter<long> _healthy;
     readonly Histogram<double> _probeSeconds;
-    readonly UpDownCounter<long> _connections;
+    readonly Histogram<double> _requestSeconds;
     readonly Counter<long> _retries;
     readonly Counter<long> _ejections;
+    long _reloadsApplied, _reloadsRejected;
+    BackendGauges[] _gauges = [];
 
     static readonly string[] Codes = Enumerable.Range(0, 600).Select(i => i.ToString()).ToArray();
+    static readonly string[] CodeClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+    /// <summary>The backend label of requests the balancer answered itself (503 no backend,
+    /// 502/504 all attempts failed, 400/501/408 refusals).</summary>
+    public const string NoBackend = "none";
 
     /// <param name="meterName">Tests give each in-process balancer its own meter name, so that
     /// their exporters do not see each other's instruments.</param>
@@ -31,35 +42,62 @@ public sealed class LbMetrics : IDisposable
         _meter = new Meter(meterName);
         _requests = _meter.CreateCounter<long>("loadbalancer.requests", description: "Responses from backends, by backend and status code.");
         _failures = _meter.CreateCounter<long>("loadbalancer.backend.failures", description: "Forward attempts that failed without a usable response, by backend and reason.");
-        _inFlight = _meter.CreateUpDownCounter<long>("loadbalancer.in_flight", description: "Requests in flight, by backend.");
-        _healthy = _meter.CreateUpDownCounter<long>("loadbalancer.backend.healthy", description: "1 when the backend is eligible for traffic, else 0.");
+        _meter.CreateObservableGauge("loadbalancer.in_flight", () => Observe(static g => g.InFlight), description: "Requests in flight, by backend.");
+        _meter.CreateObservableGauge("loadbalancer.backend.healthy", () => Observe(static g => g.Eligible ? 1 : 0), description: "1 when the backend is eligible for traffic, else 0.");
         _probeSeconds = _meter.CreateHistogram("loadbalancer.probe.latency", unit: "s", description: "Active health-check probe latency.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
-        _connections = _meter.CreateUpDownCounter<long>("loadbalancer.pool.connections.open", description: "Open pooled connections, by backend.");
+        // 1 ms to 30 s (requestTimeout's default), about three buckets a decade, as Prometheus users expect.
+        _requestSeconds = _meter.CreateHistogram("loadbalancer.request.duration", unit: "s",
+            description: "Request start to response end as the client sees it, by the backend that answered (none: the balancer itself) and status class.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        _meter.CreateObservableGauge("loadbalancer.pool.connections.open", () => Observe(static g => g.OpenConnections), description: "Open pooled connections, by backend.");
         _retries = _meter.CreateCounter<long>("loadbalancer.retries", description: "Forward attempts that were retries on another backend.");
         _ejections = _meter.CreateCounter<long>("loadbalancer.ejections", description: "Passive-health ejections, by backend.");
+        // Observed rather than added to, so that both series exist at 0 from the first scrape and
+        // increase() sees the first rejection (an Add before the exporter listens is lost).
+        _meter.CreateObservableCounter("loadbalancer.config.reloads", () => (Measurement<long>[])
+            [new(Volatile.Read(ref _reloadsApplied), Result(applied: true)), new(Volatile.Read(ref _reloadsRejected), Result(applied: false))],
+            description: "Changes of lb.json, by result: applied or rejected.");
     }
 
     static KeyValuePair<string, object?> Backend(string url) => new("backend", url);
+    static KeyValuePair<string, object?> Result(bool applied) => new("result", applied ? "applied" : "rejected");
 
     public void Response(string backend, int status) =>
         _requests.Add(1, Backend(backend), new("code", (uint)status < Codes.Length ? Codes[status] : status.ToString()));
 
     public void Failure(string backend, string reason) => _failures.Add(1, Backend(backend), new("reason", reason));
-    public void InFlight(string backend, int delta) => _inFlight.Add(delta, Backend(backend));
-    public void Eligible(string backend, int delta) => _healthy.Add(delta, Backend(backend));
     public void Probe(string backend, TimeSpan latency) => _probeSeconds.Record(latency.TotalSeconds, Backend(backend));
-    public void Connections(string backend, int delta) => _connections.Add(delta, Backend(backend));
     public void Retry() => _retries.Add(1);
     public void Ejection(string backend) => _ejections.Add(1, Backend(backend));
+    public void ConfigReload(bool applied) => Interlocked.Increment(ref applied ? ref _reloadsApplied : ref _reloadsRejected);
 
-    /// <summary>Makes a backend's gauges appear at 0 before anything happened to it.</summary>
-    public void Touch(string backend)
+    /// <summary>From a request handler, once per client request, any thread: backend is the one
+    /// whose response the client got, null when the balancer answered itself. Allocation-free:
+    /// two tags go by value, the label strings already exist.</summary>
+    public void Request(string? backend, int status, TimeSpan elapsed) =>
+        _requestSeconds.Record(elapsed.TotalSeconds, Backend(backend ?? NoBackend), new("code", CodeClass(status)));
+
+    static string CodeClass(int status) => status is >= 100 and < 600 ? CodeClasses[status / 100 - 1] : "other";
+
+    /// <summary>From the state task: every backend's gauges as they are now. Replaces the last
+    /// snapshot whole; the array is never written again.</summary>
+    public void Publish(BackendGauges[] gauges) => Volatile.Write(ref _gauges, gauges);
+
+    /// <summary>The snapshot last published (for the state task, to skip publishing an equal one).</summary>
+    public BackendGauges[] Published => Volatile.Read(ref _gauges);
+
+    // At scrape time, on the exporter's thread: only the published snapshot is read.
+    IEnumerable<Measurement<long>> Observe(Func<BackendGauges, long> value)
     {
-        _inFlight.Add(0, Backend(backend));
-        _healthy.Add(0, Backend(backend));
-        _connections.Add(0, Backend(backend));
+        var gauges = Volatile.Read(ref _gauges);
+        var measurements = new Measurement<long>[gauges.Length];
+        for (var i = 0; i < gauges.Length; i++) measurements[i] = new(value(gauges[i]), Backend(gauges[i].Backend));
+        return measurements;
     }
 
     public void Dispose() => _meter.Dispose();
 }
+
+/// <summary>One backend's gauges at one moment, as the state task published them.</summary>
+public readonly record struct BackendGauges(string Backend, int InFlight, int OpenConnections, bool Eligible);

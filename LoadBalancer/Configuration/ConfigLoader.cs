@@ -160,7 +160,9 @@ public static class ConfigLoader
             // Kestrel's wildcards, so that "http://*:8080" and "http://+:8080" mean every interface.
             var candidate = text.Trim().Replace("://*:", "://0.0.0.0:").Replace("://+:", "://0.0.0.0:");
             if (!Uri.TryCreate(candidate, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/")
-                throw Error(name, $"\"{text}\" must look like http://127.0.0.1:8080");
+                throw Error(name, uri?.Scheme == "https"
+                    ? $"\"{text}\": https listeners (TLS with tls.certificate and tls.key) are not supported yet; use http://"
+                    : $"\"{text}\" must look like http://127.0.0.1:8080");
             if (!uri.IsLoopback && !System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out _))
                 throw Error(name, $"\"{text}\": the host must be an IP address or localhost");
             return uri;

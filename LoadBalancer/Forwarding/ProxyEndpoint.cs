@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using LoadBalancer.Admin;
 using LoadBalancer.Pipeline;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -14,15 +16,18 @@ namespace LoadBalancer.Forwarding;
 //   - nothing was sent (connect refused or timed out, TLS failed): any method;
 //   - reset, malformed or timed out before response headers: GET/HEAD/OPTIONS without a body.
 // A response from a backend, whatever its status, is passed through and never retried.
-public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, ILogger<ProxyEndpoint> log)
+// Each way out records the request's duration (Done): by the backend that answered, or "none".
+public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, LbMetrics metrics, ILogger<ProxyEndpoint> log)
 {
     public async Task HandleAsync(HttpContext context)
     {
+        var start = Stopwatch.GetTimestamp();
         // Requests that must reach no backend are answered here, before any backend is asked for.
         if (RequestScreen.Check(context) is { } refusal)
         {
             // close: nothing more is read from this connection (a body, a request hidden in one)
             await WriteErrorAsync(context, refusal.Status, refusal.Text, close: true).ConfigureAwait(false);
+            Done(context, start, answeredBy: null);
             return;
         }
         var body = RequestBodyWatch.Install(context);
@@ -40,6 +45,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
             {
                 await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "shutting down").ConfigureAwait(false);
+                Done(context, start, answeredBy: null);
                 return;
             }
             if (pick.Backend is not { } backend)
@@ -52,6 +58,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
                 {
                     await WriteFailureAsync(context, last, tried.Length).ConfigureAwait(false);
                 }
+                Done(context, start, answeredBy: null);
                 return;
             }
 
@@ -71,20 +78,26 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             {
                 case Outcome.NotForwarded:
                     await WriteErrorAsync(context, StatusCodes.Status400BadRequest, "this request cannot be forwarded").ConfigureAwait(false);
+                    Done(context, start, answeredBy: null);
                     return;
                 case Outcome.ClientStall:
                     await WriteErrorAsync(context, StatusCodes.Status408RequestTimeout, "request body not received in time", close: true).ConfigureAwait(false);
+                    Done(context, start, answeredBy: null);
                     return;
             }
             if (outcome.HasResponse() || outcome.Side() == Side.Client || outcome == Outcome.ResetAfterHeaders
                 || context.Response.HasStarted)
+            {
+                Done(context, start, backend);
                 return;
+            }
 
             last = outcome;
             tried = tried is null ? [backend] : [.. tried, backend];
             if (tried.Length > pick.Settings.Retries || !CanRetry(context.Request, outcome))
             {
                 await WriteFailureAsync(context, outcome, tried.Length).ConfigureAwait(false);
+                Done(context, start, answeredBy: null);
                 return;
             }
             // Nothing reached the client: forget this attempt and send the request again.
@@ -119,6 +132,16 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, I
             context.Features.Set<HeaderDeadline>(null);
         }
     }
+
+    // The request's end as the client sees it: the whole response has been handed to Kestrel.
+    // A client that left before any response got none: nginx's 499 (YARP leaves a 502 there,
+    // which would put the client's doing into a 5xx alert).
+    void Done(HttpContext context, long start, BackendRoute? answeredBy) =>
+        metrics.Request(answeredBy?.Url,
+            context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted ? ClientClosedRequest : context.Response.StatusCode,
+            Stopwatch.GetElapsedTime(start));
+
+    const int ClientClosedRequest = 499;
 
     static bool CanRetry(HttpRequest request, Outcome outcome) =>
         outcome.NothingSent()

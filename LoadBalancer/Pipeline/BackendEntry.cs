@@ -25,6 +25,9 @@ public sealed class BackendEntry(BackendRoute route, int weight)
 
     public bool Draining { get; set; }
 
+    /// <summary>The last change of State, as logged (null until the first): /status's stateReason.</summary>
+    public StateChange? LastChange { get; set; }
+
     public int InFlight { get; set; }
     public long Requests { get; set; }
     public long Failures { get; set; }

@@ -5,9 +5,9 @@ using Microsoft.Extensions.Logging;
 namespace LoadBalancer.Pipeline;
 
 // Stage 3, the single owner of all backend state. Reads events (probe results, request
-// outcomes, connection counts, new configurations) and requests (picks, probe plans, status)
-// and applies them to the BackendTable. Nothing else reads or writes that state, so there is no
-// lock anywhere: a handler that wants a backend asks here and waits for the reply.
+// outcomes, connection counts, new and rejected configurations) and requests (picks, probe
+// plans, status) and applies them to the BackendTable. Nothing else reads or writes that state,
+// so there is no lock anywhere: a handler that wants a backend asks here and waits for the reply.
 // It never awaits I/O: one slow thing here would stall every request.
 //
 //   Go:  for { select { case e := <-events: table.Apply(e); case r := <-requests: r.reply <- table.Answer(r) } }
@@ -59,6 +59,7 @@ public sealed class BackendState : BackgroundService
                 while (_events.TryRead(out var e)) Handle(e);
                 while (_requests.TryRead(out var r)) Handle(r);
                 _table.Tick();
+                _table.PublishGauges();
                 ArmWakeTimer();
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
@@ -113,6 +114,7 @@ public sealed class BackendState : BackgroundService
                     var changes = _table.Reconcile(c.Config);
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing, changes);
                     break;
+                case ConfigRejected r: _table.Reject(r.Problem); break; // the watcher has logged it
             }
         }
         catch (Exception ex)

@@ -7,7 +7,8 @@ namespace LoadBalancer.Pipeline;
 
 // The rules: thresholds, ejection, draining, picking. Plain synchronous code over plain fields,
 // owned by BackendState and called only from its loop, so tests call it directly.
-// Every state change is reported once through onChange (BackendState logs it).
+// Every state change is reported once through onChange (BackendState logs it) and kept on the
+// entry for /status. Gauges are published as one snapshot per loop turn (PublishGauges).
 // A backend is one BackendEntry for its whole life; its BackendRoute (the pool requests go
 // through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
@@ -26,6 +27,7 @@ public sealed class BackendTable
     LbConfig _config;
     IBalancingPolicy _policy;
     DateTimeOffset _nextEjectionEnd = DateTimeOffset.MaxValue;
+    bool _gaugesChanged = true; // an in-flight count, an eligibility, a connection count or the set of backends moved
 
     /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
     public BackendTable(LbConfig config, Func<BackendConfig, BackendRoute> createRoute, TimeProvider time,
@@ -47,6 +49,7 @@ public sealed class BackendTable
         Forwarding = Settings(config);
         Reconcile(config);
         _started = true;
+        PublishGauges(); // every backend's series at 0 before anything happened to it
     }
 
     static ForwardingSettings Settings(LbConfig c) =>
@@ -55,6 +58,8 @@ public sealed class BackendTable
     bool _started; // the startup log line names the first backends; "added" is for reloads
 
     public LbConfig Config => _config;
+    /// <summary>What /status shows of the configuration: generation 1 at startup, +1 per applied reload.</summary>
+    public ConfigStatus ConfigStatus { get; private set; } = new(default, 0, null);
     public ForwardingSettings Forwarding { get; private set; }
     public IReadOnlyList<BackendEntry> Entries => _entries;
 
@@ -74,7 +79,7 @@ public sealed class BackendTable
 
         var chosen = _policy.Choose(CollectionsMarshal.AsSpan(_eligible));
         chosen.InFlight++;
-        _metrics?.InFlight(chosen.Route.Url, +1);
+        _gaugesChanged = true;
         if (exclude is { Length: > 0 }) _metrics?.Retry();
         return new Pick(chosen.Route, Forwarding);
     }
@@ -91,7 +96,7 @@ public sealed class BackendTable
     {
         if (!_byId.TryGetValue(o.Backend.Id, out var e)) return;
         e.InFlight--;
-        _metrics?.InFlight(e.Route.Url, -1);
+        _gaugesChanged = true;
         if (o.Kind.Side() is not (Side.Client or Side.Balancer)) // never counted: not the backend's doing
         {
             e.Requests++;
@@ -119,8 +124,7 @@ public sealed class BackendTable
         var until = _time.GetUtcNow() + _config.PassiveHealth.EjectFor;
         var lastEligible = e.Eligible && _entries.Count(x => x.Eligible) == 1;
         Change(e, () => e.EjectedUntil = until,
-            $"{e.ConsecutiveFailures} failed requests in a row (last: {last.Describe()}); ejected for {Durations.Format(_config.PassiveHealth.EjectFor)}"
-            + (lastEligible ? "; it was the last eligible backend: clients get 503 until one recovers" : ""));
+            new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible));
         e.ConsecutiveFailures = 0;
         _metrics?.Ejection(e.Route.Url);
         if (until < _nextEjectionEnd) _nextEjectionEnd = until;
@@ -135,7 +139,7 @@ public sealed class BackendTable
         foreach (var e in _entries)
         {
             if (e.EjectedUntil is not { } until) continue;
-            if (until <= now) Change(e, () => e.EjectedUntil = null, "ejection ended");
+            if (until <= now) Change(e, () => e.EjectedUntil = null, new StateReason.EjectionEnded());
             else if (until < _nextEjectionEnd) _nextEjectionEnd = until;
         }
     }
@@ -160,17 +164,16 @@ public sealed class BackendTable
             e.PassedProbes++;
             e.FailedProbes = 0;
             if (e.Active == BackendHealth.Unknown)
-                Change(e, () => e.Active = BackendHealth.Healthy, $"probe passed: {r.Status}");
+                Change(e, () => e.Active = BackendHealth.Healthy, new StateReason.FirstProbePassed(r.Status));
             else if (e.Active == BackendHealth.Unhealthy && e.PassedProbes >= hc.HealthyThreshold)
-                Change(e, () => e.Active = BackendHealth.Healthy, $"{e.PassedProbes} passed probes: {r.Status}");
+                Change(e, () => e.Active = BackendHealth.Healthy, new StateReason.ProbesPassed(e.PassedProbes, r.Status));
         }
         else
         {
             e.FailedProbes++;
             e.PassedProbes = 0;
             if (e.Active != BackendHealth.Unhealthy && e.FailedProbes >= hc.UnhealthyThreshold)
-                Change(e, () => e.Active = BackendHealth.Unhealthy,
-                    $"{e.FailedProbes} failed probes: {r.Error ?? $"status {r.Status}"}");
+                Change(e, () => e.Active = BackendHealth.Unhealthy, new StateReason.ProbesFailed(e.FailedProbes, r.Status, r.Error));
         }
     }
 
@@ -180,7 +183,7 @@ public sealed class BackendTable
         if (delta == 0 || !_byId.TryGetValue(c.Backend.Id, out var e)) return;
         e.OpenConnections += delta;
         if (_retired.TryGetValue(c.Backend.Id, out var old)) old.OpenConnections += delta;
-        _metrics?.Connections(e.Route.Url, delta);
+        _gaugesChanged = true;
     }
 
     // ---- configuration --------------------------------------------------------------------
@@ -192,6 +195,7 @@ public sealed class BackendTable
     public string Reconcile(LbConfig config)
     {
         var changes = ConfigDiff.Describe(_config, config);
+        _gaugesChanged = true;
         if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
         _config = config;
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
@@ -200,7 +204,7 @@ public sealed class BackendTable
         foreach (var e in _entries.ToArray())
         {
             if (wanted.ContainsKey(e.Route.Key) || e.Draining) continue;
-            Change(e, () => e.Draining = true, $"removed from the configuration; {e.InFlight} requests in flight");
+            Change(e, () => e.Draining = true, new StateReason.RemovedFromConfig(e.InFlight));
             if (e.InFlight == 0) Remove(e);
         }
 
@@ -212,13 +216,11 @@ public sealed class BackendTable
             {
                 e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
-                _metrics?.Eligible(e.Route.Url, +1);
-                _metrics?.Touch(e.Route.Url);
-                if (_started) _onChange(new StateChange(e.Route, e.State, "added"));
+                if (_started) Report(e, new StateChange(e.Route, e.State, new StateReason.Added()));
             }
             else if (e.Draining)
             {
-                Change(e, () => e.Draining = false, "back in the configuration");
+                Change(e, () => e.Draining = false, new StateReason.BackInConfig());
             }
             if (e.Pool != config.Pool) ReplaceRoute(e, b, config.Pool);
             e.Weight = b.Weight;
@@ -227,7 +229,17 @@ public sealed class BackendTable
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
         _entries.Clear();
         _entries.AddRange(ordered);
+        ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
+        if (_started) _metrics?.ConfigReload(applied: true);
         return changes;
+    }
+
+    /// <summary>A changed lb.json was rejected: the running configuration stays, /status says why
+    /// until a later file applies (what nginx -t and HAProxy users expect: the current problem).</summary>
+    public void Reject(string problem)
+    {
+        ConfigStatus = ConfigStatus with { LastError = problem };
+        _metrics?.ConfigReload(applied: false);
     }
 
     // A SocketsHttpHandler's settings are fixed once it has sent, so new pool settings need a new
@@ -258,7 +270,7 @@ public sealed class BackendTable
         // Its connections close with its pool; their close notes come after the route has left
         // _byId and are ignored, so they are counted closed here.
         old.Entry.OpenConnections -= old.OpenConnections;
-        if (old.OpenConnections != 0) _metrics?.Connections(old.Entry.Route.Url, -old.OpenConnections);
+        _gaugesChanged = true;
         old.Route.Dispose();
     }
 
@@ -276,20 +288,27 @@ public sealed class BackendTable
     {
         _entries.Remove(e);
         _byId.Remove(e.Route.Id);
-        if (e.OpenConnections != 0) _metrics?.Connections(e.Route.Url, -e.OpenConnections);
+        _gaugesChanged = true; // its series leave /metrics with the next snapshot
         e.Route.Dispose();
-        _onChange(new StateChange(e.Route, BackendHealth.Draining, "drained; its connection pool is closed", Removed: true));
+        Report(e, new StateChange(e.Route, BackendHealth.Draining, new StateReason.Drained(), Removed: true));
     }
 
     // Runs a mutation and reports the change if the visible state moved.
-    void Change(BackendEntry e, Action mutate, string reason)
+    void Change(BackendEntry e, Action mutate, StateReason why)
     {
         var before = e.State;
         var wasEligible = e.Eligible;
         mutate();
-        if (e.Eligible != wasEligible) _metrics?.Eligible(e.Route.Url, e.Eligible ? +1 : -1);
+        if (e.Eligible != wasEligible) _gaugesChanged = true;
         if (e.State != before)
-            _onChange(new StateChange(e.Route, e.State, reason, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()));
+            Report(e, new StateChange(e.Route, e.State, why, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()));
+    }
+
+    // The one way a change leaves the table: kept on the entry for /status, then logged.
+    void Report(BackendEntry e, StateChange change)
+    {
+        e.LastChange = change;
+        _onChange(change);
     }
 
     bool AnyEligible()
@@ -316,8 +335,36 @@ public sealed class BackendTable
         for (var i = 0; i < list.Length; i++)
         {
             var e = _entries[i];
-            list[i] = new BackendStatus(e.Route.Url, e.Weight, e.State, e.InFlight, e.Requests, e.Failures, e.LastProbe, e.OpenConnections);
+            list[i] = new BackendStatus(e.Route.Url, e.Weight, e.State, e.InFlight, e.Requests, e.Failures, e.LastProbe,
+                e.OpenConnections, e.LastChange, e.EjectedUntil);
         }
-        return new StatusSnapshot(_config.Balancing, list);
+        return new StatusSnapshot(_config.Balancing, list, ConfigStatus);
+    }
+
+    /// <summary>Called by the state loop after each turn: publishes every backend's gauges for
+    /// /metrics when one moved (at most one small array a turn; none when nothing moved).</summary>
+    public void PublishGauges()
+    {
+        if (!_gaugesChanged || _metrics is null) return;
+        _gaugesChanged = false;
+        var published = _metrics.Published;
+        if (published.Length == _entries.Count && Same(published)) return; // e.g. a pick and its outcome in one turn
+        var gauges = new BackendGauges[_entries.Count];
+        for (var i = 0; i < gauges.Length; i++)
+        {
+            var e = _entries[i];
+            gauges[i] = new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible);
+        }
+        _metrics.Publish(gauges);
+    }
+
+    bool Same(BackendGauges[] published)
+    {
+        for (var i = 0; i < published.Length; i++)
+        {
+            var e = _entries[i];
+            if (published[i] != new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible)) return false;
+        }
+        return true;
     }
 }

@@ -10,7 +10,10 @@ namespace LoadBalancer.Pipeline;
 // and unlike a file-system watcher it sees every way a file gets replaced (in-place rewrite,
 // rename over it, a Kubernetes ConfigMap's symlink swap) on every file system.
 // An invalid file is logged once (when it has stayed the same for two polls, so an editor's
-// half-written file is not reported) and the running configuration stays.
+// half-written file is not reported), told to the state task (ConfigRejected, for /status and
+// the reload counter), and the running configuration stays. The next valid file is applied
+// even when it means what runs already (the usual fix: the edit undone), so that the operator
+// sees "Configuration reloaded" and /status's lastError clears.
 public sealed class ConfigWatcher(
     string path, LbConfig running, StateClient state, ChannelWriter<TimeSpan> periods,
     TimeProvider time, ILogger<ConfigWatcher> log) : BackgroundService
@@ -19,6 +22,7 @@ public sealed class ConfigWatcher(
 
     byte[]? _seen;                              // the content last looked at
     bool _invalidPending;                        // _seen does not parse; not logged yet
+    bool _rejected;                              // a rejection was told since the last applied file
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -46,7 +50,12 @@ public sealed class ConfigWatcher(
             {
                 _invalidPending = false;
                 try { ConfigLoader.Parse(bytes, path); }
-                catch (ConfigException e) { Log.ReloadRejected(log, e.Message); }
+                catch (ConfigException e)
+                {
+                    Log.ReloadRejected(log, e.Message);
+                    _rejected = true;
+                    await state.TellAsync(new ConfigRejected(e.Message)).ConfigureAwait(false);
+                }
             }
             return;
         }
@@ -67,7 +76,7 @@ public sealed class ConfigWatcher(
         // Once per new content, even when the change means nothing else: a misspelt key is
         // exactly the edit that otherwise seems to do nothing.
         foreach (var warning in warnings) Log.ConfigWarning(log, warning);
-        if (SameContent(next, running)) return;
+        if (SameContent(next, running) && !_rejected) return;
 
         if (next.Listen != running.Listen || next.Admin != running.Admin)
         {
@@ -82,6 +91,7 @@ public sealed class ConfigWatcher(
         }
         if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
         running = next;
+        _rejected = false;
         await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);
     }
 

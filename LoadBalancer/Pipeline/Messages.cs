@@ -38,6 +38,10 @@ public sealed record Wake : StateEvent
 /// <summary>lb.json changed and the new file is valid.</summary>
 public sealed record ConfigChanged(LbConfig Config) : StateEvent;
 
+/// <summary>lb.json changed and the new file was rejected (the watcher has logged it): Problem is
+/// its one line, for /status's config.lastError. The running configuration stays.</summary>
+public sealed record ConfigRejected(string Problem) : StateEvent;
+
 // ---- requests: the message carries its reply, as in Pike's balancer -----------------------
 // Replies run their continuations asynchronously, so the asker never resumes on the state
 // task's thread.
@@ -70,11 +74,16 @@ public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout, Ti
 
 public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);
 
-public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends);
+public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config);
 
+/// <summary>LastChange: the backend's last state change (null when none yet); EjectedUntil: set while ejected.</summary>
 public sealed record BackendStatus(
     string Url, int Weight, BackendHealth State, int InFlight, long Requests, long Failures,
-    ProbeResult? LastProbe, int OpenConnections);
+    ProbeResult? LastProbe, int OpenConnections, StateChange? LastChange, DateTimeOffset? EjectedUntil);
+
+/// <summary>The configuration in force: when it was applied, how many have been (1 at startup,
+/// +1 per applied reload), and the last rejected file's one line, cleared when a later file applies.</summary>
+public sealed record ConfigStatus(DateTimeOffset LoadedAt, int Generation, string? LastError);
 
 public enum BackendHealth { Unknown, Healthy, Unhealthy, Ejected, Draining }
 
