@@ -18,11 +18,12 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel.
+// config -> channels -> stages -> Kestrel. Four stages, four channels (the diagram with every
+// message: README.md, "How it is built"):
 //
-//   Ticker --ticks--> HealthChecker --events--> BackendState <--requests-- ProxyEndpoint (Kestrel)
-//                                                    ^  ^--events (outcomes)----'
-//                       ConfigWatcher --events-------'
+//   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
+//        '--------------------------events (ConfigChanged)------------------------------^  ^
+//   ProxyEndpoint (per request), AdminEndpoints (/status), BackendPools --events, requests-'
 public static class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
@@ -158,7 +159,8 @@ public static class Program
         });
 
         // The channels and the stages. Registered sink first: hosted services start in this
-        // order and stop in reverse, so the ticker stops first and the state task last.
+        // order and stop in reverse (after Kestrel, which stops first), so the config watcher
+        // stops first, then the ticker, the health checker, and the state task last.
         var channels = new PipelineChannels();
         var state = new StateClient(channels);
         var metrics = new LbMetrics(options.MeterName);
