@@ -5,8 +5,8 @@
 //
 //	go run minimal.go 8080 http://127.0.0.1:8000 http://127.0.0.1:8001
 //
-// Port 0 takes a free port; the line "listening on http://..." says which. Needs Go 1.22 or
-// later (one loop variable per iteration). Not compiled by this repository's CI, which has no Go.
+// Port 0 takes a free port; the line "listening on http://..." says which. Checked by hand with
+// go vet and a run against two backends (Go 1.19); not compiled by this repository's CI.
 package main
 
 import (
@@ -83,10 +83,10 @@ func main() {
 			var round sync.WaitGroup
 			for _, b := range backends {
 				round.Add(1)
-				go func() {
+				go func(b *url.URL) {
 					defer round.Done()
 					healthCh <- health{b, probe(probeClient, b)}
-				}()
+				}(b)
 			}
 			round.Wait()
 		}
