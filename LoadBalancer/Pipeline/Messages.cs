@@ -6,12 +6,12 @@ namespace LoadBalancer.Pipeline;
 
 // Everything that crosses a channel, in one place. Immutable, so safe to share between tasks.
 //
-//   ticks     Ticker        -> HealthChecker   Tick
-//   events    many writers  -> BackendState    StateEvent: a "tell", no answer expected
-//   requests  many writers  -> BackendState    StateRequest: an "ask", the reply slot travels inside
-//   periods   ConfigWatcher -> Ticker          TimeSpan: a new probe interval after a reload
-//   accessLog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
-//   accessLogSettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
+//   ticks              Ticker        -> HealthChecker    Tick
+//   events             many writers  -> BackendState     StateEvent: a "tell", no answer expected
+//   requests           many writers  -> BackendState     StateRequest: an "ask", the reply slot travels inside
+//   periods            ConfigWatcher -> Ticker           TimeSpan: a new probe interval after a reload
+//   accesslog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
+//   accesslogsettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
 
 public readonly record struct Tick(DateTimeOffset At);
 
