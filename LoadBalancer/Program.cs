@@ -62,7 +62,7 @@ public static class Program
         catch (CannotListenException e) // a port in use, no permission: before any probe ran
         {
             var which = e.EndPoint.Equals(EndPoint(config.Listen)) ? "listen" : "admin";
-            Console.Error.WriteLine($"error: cannot listen on http://{e.EndPoint} ({which}): {e.Reason}");
+            Console.Error.WriteLine($"error: cannot listen on {(which == "listen" ? config.Listen.Scheme : "http")}://{e.EndPoint} ({which}): {e.Reason}");
             return CommandLine.ExitEnvironment;
         }
         catch (IOException e) // Kestrel's own wording for a bind it failed otherwise
@@ -128,6 +128,8 @@ public static class Program
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
             o => o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1");
         var connectionLimit = new ClientConnectionLimit(config.Limits.MaxClientConnections);
+        // https listen: the pair is loaded now (a broken one throws ConfigException) and watched below.
+        var certificate = config.Tls is { } tls ? new ServerCertificate(CertificatePair.Load(tls, config.ListenProtocols, configPath)) : null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -137,8 +139,10 @@ public static class Program
             k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
             {
                 clientListener = l;
+                l.Protocols = config.ListenProtocols; // Kestrel's HTTP/2 limits stay as they are
                 l.Use(connectionLimit.Release);
                 l.Use(k.ApplicationServices.GetRequiredService<ShutdownDrain>().CountConnections);
+                if (certificate is not null) l.UseHttps(certificate.HandshakeOptions()); // innermost: the counts above include handshakes
             });
             k.Listen(EndPoint(config.Admin), l =>
             {
@@ -173,6 +177,12 @@ public static class Program
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
             sp.GetRequiredService<ILogger<ConfigWatcher>>()));
+        if (certificate is not null)
+        {
+            builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,
+                sp.GetRequiredService<ILogger<CertificateWatcher>>()));
+            metrics.ObserveCertificate(() => certificate.Current.Leaf.NotAfter, time);
+        }
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ProxyEndpoint>();
         builder.Services.AddSingleton<AdminEndpoints>();
@@ -205,9 +215,9 @@ public static class Program
         var bound = app.Services.GetRequiredService<BoundAddresses>();
         lifetime.ApplicationStarted.Register(() =>
         {
-            bound.Client = new Uri(Url(clientListener!));
+            bound.Client = new Uri(Url(clientListener!, config.Listen.Scheme));
             bound.Admin = new Uri(Url(adminListener!));
-            Log.Started(startLog, Url(clientListener!), Url(adminListener!), config.Balancing,
+            Log.Started(startLog, Url(clientListener!, config.Listen.Scheme), Url(adminListener!), config.Balancing,
                 string.Join(", ", config.Backends.Select(b => b.Weight == 1 ? b.Url : $"{b.Url} (weight {b.Weight})")));
         });
         lifetime.ApplicationStopped.Register(metrics.Dispose);
@@ -232,7 +242,7 @@ public static class Program
     static IPEndPoint EndPoint(Uri uri) =>
         new(uri.IsLoopback && !IPAddress.TryParse(uri.Host.Trim('[', ']'), out _) ? IPAddress.Loopback : IPAddress.Parse(uri.Host.Trim('[', ']')), uri.Port);
 
-    static string Url(ListenOptions l) => $"http://{l.IPEndPoint}";
+    static string Url(ListenOptions l, string scheme = "http") => $"{scheme}://{l.IPEndPoint}";
 
     static void LogChange(ILogger log, StateChange change)
     {
