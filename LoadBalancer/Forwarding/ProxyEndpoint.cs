@@ -117,7 +117,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
         try
         {
             var error = await forwarder.SendAsync(context, backend.Key, backend.Client,
-                upgrade ? settings.TunnelConfig : settings.RequestConfig, ForwardedHeaders.Instance, deadline.Token).ConfigureAwait(false);
+                settings.For(backend.Protocol, upgrade), ForwardedHeaders.Instance, deadline.Token).ConfigureAwait(false);
             var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
             var facts = new FailureClassifier.Facts(context.RequestAborted.IsCancellationRequested, deadline.Passed, body is { Complete: false });
             var outcome = FailureClassifier.Classify(error, exception, facts, context.Response.StatusCode);
