@@ -18,11 +18,13 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel.
+// config -> channels -> stages -> Kestrel. Five stages, four channels (the diagram with every
+// message: README.md, "How it is built"):
 //
-//   Ticker --ticks--> HealthChecker --events--> BackendState <--requests-- ProxyEndpoint (Kestrel)
-//                                                    ^  ^--events (outcomes)----'
-//                       ConfigWatcher --events-------'
+//   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
+//        '--------------------------events (ConfigChanged)------------------------------^  ^
+//   ProxyEndpoint (per request), AdminEndpoints (/status), BackendPools --events, requests-'
+//   CertificateWatcher (https listen only) --swaps the pair--> Kestrel's TLS handshakes
 public static class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
@@ -32,6 +34,9 @@ public static class Program
     // through a channel, never waited on synchronously). Measured with compare.sh: 0.93x -> 0.63x
     // YARP's CPU per request (docs/performance.md). Set the variable to 0 to turn it off.
     const string InlineCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
+    // What one client connection may have read ahead of its request's use (64 KiB: YARP's copy buffer).
+    const int ReadAhead = 64 * 1024;
 
     // A test seam, not configuration: the contract fixes the stop's drain at 30 s and lb.json has
     // no key for it. The process tests set it (e.g. "2s") so that a stop that runs out of time
@@ -125,8 +130,14 @@ public static class Program
         TrackingListenerFactory.Decorate(builder.Services);
 
         ListenOptions? clientListener = null, adminListener = null;
-        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(
-            o => o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1");
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
+        {
+            o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1";
+            // Read-ahead per client connection, at the socket: the transport's default (1 MiB) let a
+            // client that sends faster than its backend reads make the balancer hold about 1.3 MiB
+            // per connection (scripts/conn-memory.sh, cases e and f; docs/performance.md).
+            o.MaxReadBufferSize = ReadAhead;
+        });
         var connectionLimit = new ClientConnectionLimit(config.Limits.MaxClientConnections);
         // https listen: the pair is loaded now (a broken one throws ConfigException) and watched below.
         var certificate = config.Tls is { } tls ? new ServerCertificate(CertificatePair.Load(tls, config.ListenProtocols, configPath)) : null;
@@ -136,6 +147,7 @@ public static class Program
             k.Limits.MaxRequestBodySize = null; // no body limit: bodies stream through
             // Slow-loris: Kestrel's own timer, checked on its heartbeat (408, then close).
             k.Limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
+            k.Limits.MaxRequestBufferSize = ReadAhead; // the same bound past the transport
             k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
             {
                 clientListener = l;
@@ -152,7 +164,8 @@ public static class Program
         });
 
         // The channels and the stages. Registered sink first: hosted services start in this
-        // order and stop in reverse, so the ticker stops first and the state task last.
+        // order and stop in reverse (after Kestrel, which stops first), so the config watcher
+        // stops first, then the ticker, the health checker, and the state task last.
         var channels = new PipelineChannels();
         var state = new StateClient(channels);
         var metrics = new LbMetrics(options.MeterName);

@@ -61,6 +61,9 @@ public sealed class FirstPolicyExerciseTests
         return pick.Backend!.Url;
     }
 
+    static int _nextId;
+
+    // Each route its own Id, as BackendPools gives them: a reload tells routes apart by Id.
     static BackendEntry Entry(string url) =>
-        new(new BackendRoute(url.Length, url, url + ":80", new HttpMessageInvoker(new SocketsHttpHandler())), 1);
+        new(new BackendRoute(Interlocked.Increment(ref _nextId), url, url + ":80", new HttpMessageInvoker(new SocketsHttpHandler())), 1);
 }

@@ -121,18 +121,12 @@ public sealed class OperatorVisibilityTests
     [Fact]
     public async Task Gauges_BackendRemovedByReload_GoneOnceDrainedWhileTheStayingOnesRemain()
     {
-        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var slow = await TestBackend.StartAsync("slow", handler: async context =>
-        {
-            arrived.TrySetResult();
-            await release.Task;
-            await context.Response.WriteAsync("slow done");
-        });
+        var held = new HeldAnswer();
+        await using var slow = await TestBackend.StartAsync("slow", handler: held.Handler);
         await using var a = await TestBackend.StartAsync("a");
         await using var lb = await Balancer.StartAsync(Balancer.Config(slow, a)); // round-robin: slow first
         var inFlight = lb.Client.GetAsync("/");
-        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await held.Arrived.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal("backend-a", await lb.Client.GetStringAsync("/")); // a gets a request and a pooled connection
 
         await lb.WriteConfigAsync(Balancer.Config(a));
@@ -143,7 +137,7 @@ public sealed class OperatorVisibilityTests
             && m.Family("loadbalancer_backend_healthy").Single("loadbalancer_backend_healthy", ("backend", slow.Url)).Value == 0);
         Assert.Equal(1, draining.Family("loadbalancer_in_flight").Single("loadbalancer_in_flight", ("backend", slow.Url)).Value);
 
-        release.SetResult();
+        held.Release();
         using (var response = await inFlight.WaitAsync(TimeSpan.FromSeconds(10))) Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await lb.Logs.WaitForAsync($"Backend {slow.Url} removed");
         var drained = await WaitForMetricsAsync(lb, m => !Has(m, "loadbalancer_in_flight", ("backend", slow.Url)));

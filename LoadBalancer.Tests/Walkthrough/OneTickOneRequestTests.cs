@@ -300,23 +300,26 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Build_HostedServices_StartWithTheStateTaskFirstAndKestrelLast()
+    public async Task Build_HostedServices_StartInRegistrationOrderAndStopInReverse()
     {
         // Why that shutdown order holds in the real app: hosted services start in registration
-        // order and stop in reverse. Program.Build registers the sink first; the web host
-        // (Kestrel) is added after every user service, so it starts last and stops first.
+        // order and stop in reverse. Program.Build registers ShutdownDrain first (its work is in
+        // StoppingAsync, which the host calls on every service before any StopAsync), then the
+        // sink of the pipeline, BackendState, and the stages that feed it; the web host (Kestrel)
+        // is added after every user service, so it starts last and stops first. The config
+        // watcher is the last stage registered, so it is the first stage to stop.
         var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes("""
             { "listen": "http://127.0.0.1:0", "admin": "http://127.0.0.1:0", "backends": [ { "url": "http://a.test" } ] }
             """), "lb.json");
         await using var app = Program.Build(config, Path.Combine(Path.GetTempPath(), "walkthrough-lb.json"),
             new Program.Options { Logging = l => l.ClearProviders() });
 
-        // Left out: OpenTelemetry's exporter service, and ShutdownDrain, whose work is done in
-        // StoppingAsync, which the host calls on every service before any StopAsync.
-        var order = app.Services.GetServices<IHostedService>().Select(s => s.GetType().Name)
-            .Where(n => n is not ("TelemetryHostedService" or "ShutdownDrain")).ToArray();
+        // Left out: OpenTelemetry's exporter service (the /metrics plumbing, not a stage).
+        var services = app.Services.GetServices<IHostedService>().Where(s => s.GetType().Name is not "TelemetryHostedService").ToArray();
 
-        Assert.Equal(["BackendState", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"], order);
+        Assert.Equal(["ShutdownDrain", "BackendState", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"],
+            services.Select(s => s.GetType().Name));
+        Assert.IsAssignableFrom<IHostedLifecycleService>(services[0]); // so its StoppingAsync runs before any StopAsync
     }
 
     // ---- helpers -------------------------------------------------------------------------------

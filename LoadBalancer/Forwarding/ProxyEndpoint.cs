@@ -8,7 +8,7 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer.Forwarding;
 
-// Stage 4, the request handler (one per request, on Kestrel's threads). First, a request that
+// The request handler: not a stage but one call per request, on Kestrel's threads. First, a request that
 // must reach no backend (RequestScreen) is answered here. Then, for each attempt:
 // ask the state task for a backend, forward with YARP's IHttpForwarder through that backend's
 // pool, and tell the state task how it went (which also releases the in-flight slot).

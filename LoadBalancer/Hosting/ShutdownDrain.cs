@@ -43,6 +43,7 @@ public sealed class ShutdownDrain : IHostedLifecycleService
     // many were cut" for the log, so they need no stage to own them.
     int _open;
     int _inFlight;
+    int _timeRanOut, _endedAfterTimeRanOut; // the shutdown timeout ran out; requests that ended after it
     int _stopping;
     CancellationTokenRegistration _ranOut;
 
@@ -103,7 +104,10 @@ public sealed class ShutdownDrain : IHostedLifecycleService
 
     static Task RequestEnded(object state)
     {
-        Interlocked.Decrement(ref ((ShutdownDrain)state)._inFlight);
+        var drain = (ShutdownDrain)state;
+        Interlocked.Decrement(ref drain._inFlight);
+        // Open when the time ran out: cut. (Decrement, then read the flag; RanOut sets the flag.)
+        if (Volatile.Read(ref drain._timeRanOut) == 1) Interlocked.Increment(ref drain._endedAfterTimeRanOut);
         return Task.CompletedTask;
     }
 
@@ -120,8 +124,10 @@ public sealed class ShutdownDrain : IHostedLifecycleService
     {
         Interlocked.Exchange(ref _stopping, 1);
         // The host's stop token: it fires when the shutdown timeout runs out, and Kestrel then
-        // aborts every connection left. Count at that moment (the aborts take effect later, on
-        // other threads). A stop that ends in time disposes the registration first (StoppedAsync).
+        // aborts every connection left. Kestrel's own callback on it may run first (callbacks run
+        // newest first) and an aborted request may end at once, so the count is not read here:
+        // every request that ends after this moment, plus those still open at StoppedAsync, was
+        // cut. A stop that ends in time disposes the registration first (StoppedAsync).
         _ranOut = cancellationToken.UnsafeRegister(static s => ((ShutdownDrain)s!).RanOut(), this);
         IConnectionListener[] listeners;
         lock (_gate) listeners = [.. _listeners];
@@ -146,11 +152,16 @@ public sealed class ShutdownDrain : IHostedLifecycleService
         }
     }
 
-    void RanOut() => Log.DrainRanOut(_log, _shutdownTimeout.TotalSeconds, InFlightRequests);
+    void RanOut() => Volatile.Write(ref _timeRanOut, 1);
 
     // Every hosted service has stopped: the token firing after this (the host disposes its
     // source right away, so it should not) would not mean that anything was cut.
-    public async Task StoppedAsync(CancellationToken cancellationToken) => await _ranOut.DisposeAsync();
+    public async Task StoppedAsync(CancellationToken cancellationToken)
+    {
+        await _ranOut.DisposeAsync();
+        if (Volatile.Read(ref _timeRanOut) == 1)
+            Log.DrainRanOut(_log, _shutdownTimeout.TotalSeconds, Volatile.Read(ref _endedAfterTimeRanOut) + InFlightRequests);
+    }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;

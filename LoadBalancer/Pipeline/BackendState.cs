@@ -154,8 +154,9 @@ public sealed class BackendState : BackgroundService
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        // Close from the sender's side, as in Go: no new messages; the loop drains what is
-        // queued and ends. Kestrel has stopped by now (it stops first), so no handler is left.
+        // The reader closes its own inbox, which Go would not allow (a send on a closed channel
+        // panics there); here a late write just fails, and every writer expects that. The loop
+        // drains what is queued and ends. Kestrel has stopped by now (it stops first).
         _requestsWriter.TryComplete();
         _eventsWriter.TryComplete();
         if (ExecuteTask is { } running)

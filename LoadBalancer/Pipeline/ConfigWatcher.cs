@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 
 namespace LoadBalancer.Pipeline;
 
-// Watches lb.json and tells the state task about every valid change (ConfigChanged) and the
+// Stage 4. Watches lb.json and tells the state task about every valid change (ConfigChanged) and the
 // ticker about a new probe interval. It polls: reading a small file twice a second is cheap,
 // and unlike a file-system watcher it sees every way a file gets replaced (in-place rewrite,
 // rename over it, a Kubernetes ConfigMap's symlink swap) on every file system.

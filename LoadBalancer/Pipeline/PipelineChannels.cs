@@ -7,8 +7,9 @@ namespace LoadBalancer.Pipeline;
 // writers, not as memory growing until the process dies.
 public sealed class PipelineChannels
 {
-    /// <summary>Ticker -> HealthChecker. One slot, DropWrite: Go's time.Ticker. A health checker
-    /// still busy with the last round misses ticks instead of queueing a backlog of rounds.</summary>
+    /// <summary>Ticker -> HealthChecker. One slot, DropWrite: when full, the new tick is dropped and
+    /// the waiting one kept (Go's time.Ticker up to Go 1.22). A health checker still busy with
+    /// the last round misses ticks instead of queueing a backlog of rounds.</summary>
     public Channel<Tick> Ticks { get; } = Channel.CreateBounded<Tick>(new BoundedChannelOptions(1)
     {
         FullMode = BoundedChannelFullMode.DropWrite,

@@ -5,7 +5,8 @@ namespace LoadBalancer.Pipeline;
 
 // Stage 1. Writes a Tick into ticks at startup and then every interval, from a PeriodicTimer on
 // the injected TimeProvider (tests advance a FakeTimeProvider instead of sleeping). ticks has
-// one slot and drops writes when full, exactly Go's time.Ticker: a slow reader misses ticks.
+// one slot and drops the NEW tick when full (DropWrite; the waiting one stays): a slow reader
+// misses ticks. Go's time.Ticker up to Go 1.22; from 1.23 its channel is unbuffered.
 // A new interval from periods (after a reload) applies at once: the next tick comes one new
 // interval after the change, not when the old interval runs out (a reload applies within 2 s).
 // The first tick waits for startAfter (the host's ApplicationStarted: every listener is bound), so
