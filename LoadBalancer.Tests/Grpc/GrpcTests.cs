@@ -78,6 +78,18 @@ public sealed class GrpcTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Unary_LargeMessagesBothWays_FlowControlCarriesThem()
+    {
+        var a = await BackendAsync("a");
+        var lb = await BalancerAsync(Config(a));
+        var text = new string('x', 3 * 1024 * 1024); // past HTTP/2's initial windows many times over
+
+        var reply = await Client(lb).EchoAsync(new EchoRequest { Text = text });
+
+        Assert.Equal(text.Length, reply.Text.Length);
+    }
+
+    [Fact]
     public async Task ServerStreaming_EveryMessageInOrderThenTrailers()
     {
         var a = await BackendAsync("a");
