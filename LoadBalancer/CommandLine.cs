@@ -77,7 +77,9 @@ public sealed record CommandLine(CommandLine.Action Do, string ConfigPath, bool 
     {
         try
         {
-            return ConfigLoader.Load(ConfigPath, warnings, Strict);
+            var config = ConfigLoader.Load(ConfigPath, warnings, Strict);
+            if (config.Tls is { } tls) Hosting.CertificatePair.Load(tls, config.ListenProtocols, ConfigPath); // a pair that cannot serve stops startup too
+            return config;
         }
         catch (ConfigException e)
         {

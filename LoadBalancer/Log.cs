@@ -66,6 +66,16 @@ public static partial class Log
     [LoggerMessage(42, LogLevel.Warning, "Stopping: the {TimeoutSeconds} s drain ran out; {InFlight} requests still in flight were cut")]
     public static partial void DrainRanOut(ILogger logger, double timeoutSeconds, int inFlight);
 
+    // 60-69: the edge (TLS listener, HTTP/2, backend protocols).
+    [LoggerMessage(60, LogLevel.Information, "TLS certificate loaded: {Subject}, serial {Serial}, valid until {NotAfter:u}; new handshakes get it")]
+    public static partial void CertificateLoaded(ILogger logger, string subject, string serial, DateTime notAfter);
+
+    [LoggerMessage(61, LogLevel.Error, "TLS certificate change rejected, still serving serial {Serial}: {Problem}")]
+    public static partial void CertificateRejected(ILogger logger, string problem, string serial);
+
+    [LoggerMessage(62, LogLevel.Warning, "listenProtocols and tls changes take effect only after a restart; the running ones stay")]
+    public static partial void EdgeChangeNeedsRestart(ILogger logger);
+
     // ---- requests and the access log: 70-79 ----
 
     // Replaces event 11, which did not name the request.

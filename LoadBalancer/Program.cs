@@ -18,12 +18,13 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel. Five stages, six channels (the diagram with every
+// config -> channels -> stages -> Kestrel. Six stages, six channels (the diagram with every
 // message: README.md, "How it is built"):
 //
 //   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
 //        '--------------------------events (ConfigChanged)------------------------------^  ^
 //   ProxyEndpoint (per request), AdminEndpoints (/status), BackendPools --events, requests-'
+//   CertificateWatcher (https listen only) --swaps the pair--> Kestrel's TLS handshakes
 //
 //   ProxyEndpoint --accesslog (TryWrite only)--> AccessLogWriter --> stdout or a file
 //   ConfigWatcher --accesslogsettings--------------^
@@ -69,7 +70,7 @@ public static class Program
         catch (CannotListenException e) // a port in use, no permission: before any probe ran
         {
             var which = e.EndPoint.Equals(EndPoint(config.Listen)) ? "listen" : "admin";
-            Console.Error.WriteLine($"error: cannot listen on http://{e.EndPoint} ({which}): {e.Reason}");
+            Console.Error.WriteLine($"error: cannot listen on {(which == "listen" ? config.Listen.Scheme : "http")}://{e.EndPoint} ({which}): {e.Reason}");
             return CommandLine.ExitEnvironment;
         }
         catch (IOException e) // Kestrel's own wording for a bind it failed otherwise
@@ -141,6 +142,8 @@ public static class Program
             o.MaxReadBufferSize = ReadAhead;
         });
         var connectionLimit = new ClientConnectionLimit(config.Limits.MaxClientConnections);
+        // https listen: the pair is loaded now (a broken one throws ConfigException) and watched below.
+        var certificate = config.Tls is { } tls ? new ServerCertificate(CertificatePair.Load(tls, config.ListenProtocols, configPath)) : null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -151,8 +154,10 @@ public static class Program
             k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
             {
                 clientListener = l;
+                l.Protocols = config.ListenProtocols; // Kestrel's HTTP/2 limits stay as they are
                 l.Use(connectionLimit.Release);
                 l.Use(k.ApplicationServices.GetRequiredService<ShutdownDrain>().CountConnections);
+                if (certificate is not null) l.UseHttps(certificate.HandshakeOptions()); // innermost: the counts above include handshakes
             });
             k.Listen(EndPoint(config.Admin), l =>
             {
@@ -196,6 +201,12 @@ public static class Program
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
             sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer));
+        if (certificate is not null)
+        {
+            builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,
+                sp.GetRequiredService<ILogger<CertificateWatcher>>()));
+            metrics.ObserveCertificate(() => certificate.Current.Leaf.NotAfter, time);
+        }
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ProxyEndpoint>();
         builder.Services.AddSingleton<AdminEndpoints>();
@@ -228,9 +239,9 @@ public static class Program
         var bound = app.Services.GetRequiredService<BoundAddresses>();
         lifetime.ApplicationStarted.Register(() =>
         {
-            bound.Client = new Uri(Url(clientListener!));
+            bound.Client = new Uri(Url(clientListener!, config.Listen.Scheme));
             bound.Admin = new Uri(Url(adminListener!));
-            Log.Started(startLog, Url(clientListener!), Url(adminListener!), config.Balancing,
+            Log.Started(startLog, Url(clientListener!, config.Listen.Scheme), Url(adminListener!), config.Balancing,
                 string.Join(", ", config.Backends.Select(b => b.Weight == 1 ? b.Url : $"{b.Url} (weight {b.Weight})")));
         });
         lifetime.ApplicationStopped.Register(metrics.Dispose);
@@ -255,7 +266,7 @@ public static class Program
     static IPEndPoint EndPoint(Uri uri) =>
         new(uri.IsLoopback && !IPAddress.TryParse(uri.Host.Trim('[', ']'), out _) ? IPAddress.Loopback : IPAddress.Parse(uri.Host.Trim('[', ']')), uri.Port);
 
-    static string Url(ListenOptions l) => $"http://{l.IPEndPoint}";
+    static string Url(ListenOptions l, string scheme = "http") => $"{scheme}://{l.IPEndPoint}";
 
     static void LogChange(ILogger log, StateChange change)
     {

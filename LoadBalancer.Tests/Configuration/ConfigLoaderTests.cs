@@ -305,7 +305,14 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData(""" "retries": -1 """, "retries")]
     [InlineData(""" "retries": "2" """, "retries")]
     [InlineData(""" "listen": "8080" """, "listen")]
-    [InlineData(""" "listen": "https://127.0.0.1:8443" """, "listen")]
+    [InlineData(""" "listen": "https://127.0.0.1:8443" """, "tls.certificate")]
+    [InlineData(""" "listen": "https://127.0.0.1:8443", "tls": { "certificate": "a.pem" } """, "tls.key")]
+    [InlineData(""" "admin": "https://127.0.0.1:8443" """, "admin")]
+    [InlineData(""" "listenProtocols": ["h2"] """, "listenProtocols")]
+    [InlineData(""" "listenProtocols": ["http1", "h2c"] """, "listenProtocols")]
+    [InlineData(""" "listenProtocols": [] """, "listenProtocols")]
+    [InlineData(""" "listenProtocols": "h2c" """, "listenProtocols")]
+    [InlineData(""" "listen": "https://127.0.0.1:8443", "tls": { "certificate": "a", "key": "b" }, "listenProtocols": ["h2c"] """, "listenProtocols")]
     [InlineData(""" "admin": "http://127.0.0.1:8081/admin" """, "admin")]
     public void Parse_BadValue_NamesTheKey(string member, string key)
     {
@@ -347,14 +354,85 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal(new Uri(expected), Parse($$"""{ {{OneBackend}}, "listen": "{{listen}}" }""").Listen);
     }
 
-    [Fact]
-    public void Parse_HttpsListen_SaysTlsIsNotSupportedYet()
-    {
-        var message = Error($$"""{ {{OneBackend}}, "listen": "https://127.0.0.1:8443" }""");
+    // ---- the edge: TLS listen, listenProtocols, backend protocols and TLS (issue 8) ----------
 
-        Assert.Contains("listen", message);
-        Assert.Contains("https listeners", message);
-        Assert.Contains("tls.certificate", message);
+    [Fact]
+    public void Parse_HttpsListen_TlsPathsRelativeToTheFileAndH2ByDefault()
+    {
+        var config = Parse($$"""{ {{OneBackend}}, "listen": "https://127.0.0.1:8443", "tls": { "certificate": "certs/lb.pem", "key": "/abs/lb.key" } }""");
+
+        Assert.Equal(new Uri("https://127.0.0.1:8443"), config.Listen);
+        Assert.Equal(new TlsConfig("/etc/lb/certs/lb.pem", "/abs/lb.key"), config.Tls);
+        Assert.Equal(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2, config.ListenProtocols);
+    }
+
+    [Theory]
+    [InlineData("""["h2c"]""", "http", Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2)]
+    [InlineData("""["http1"]""", "http", Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1)]
+    [InlineData("""["h2"]""", "https", Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2)]
+    [InlineData("""["H2", "http1"]""", "https", Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2)]
+    public void Parse_ListenProtocols(string list, string scheme, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols expected)
+    {
+        var tls = scheme == "https" ? """ "tls": { "certificate": "a", "key": "b" }, """ : "";
+        var config = Parse($$"""{ {{OneBackend}}, {{tls}} "listen": "{{scheme}}://127.0.0.1:8443", "listenProtocols": {{list}} }""");
+
+        Assert.Equal(expected, config.ListenProtocols);
+    }
+
+    [Fact]
+    public void Parse_HttpListenWithTls_Warns()
+    {
+        var warnings = Warnings($$"""{ {{OneBackend}}, "tls": { "certificate": "a", "key": "b" } }""");
+
+        Assert.Contains(warnings, w => w.Contains("tls: ignored", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Parse_BackendProtocolsAndTls_Read()
+    {
+        var ca = Path.Combine(_dir, "ca.pem");
+        using (var testCa = LoadBalancer.Tests.Support.TestCa.Create()) System.IO.File.WriteAllText(ca, testCa.Pem);
+        var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes($$"""
+            { "backends": [
+                { "url": "http://127.0.0.1:8000" },
+                { "url": "http://127.0.0.1:8001", "protocol": "h2c" },
+                { "url": "https://10.0.0.2", "protocol": "h2", "tls": { "ca": "ca.pem", "serverName": "api.internal" } },
+                { "url": "https://10.0.0.3", "tls": { "insecureSkipVerify": true } } ] }
+            """), Path.Combine(_dir, "lb.json"));
+
+        Assert.Equal([BackendProtocol.Http1, BackendProtocol.H2c, BackendProtocol.H2, BackendProtocol.Http1], config.Backends.Select(b => b.Protocol));
+        Assert.Null(config.Backends[0].Tls);
+        Assert.Equal("api.internal", config.Backends[2].Tls!.ServerName);
+        Assert.Contains("BEGIN CERTIFICATE", config.Backends[2].Tls!.Ca);
+        Assert.Equal(new BackendTlsConfig(null, null, true), config.Backends[3].Tls);
+    }
+
+    [Theory]
+    [InlineData(""" { "url": "https://h", "protocol": "h2c" } """, "backends[0].protocol", "needs an http:// url")]
+    [InlineData(""" { "url": "http://h", "protocol": "h2" } """, "backends[0].protocol", "needs an https:// url")]
+    [InlineData(""" { "url": "http://h", "protocol": "h3" } """, "backends[0].protocol", "unknown protocol")]
+    [InlineData(""" { "url": "http://h", "tls": { "insecureSkipVerify": true } } """, "backends[0].tls", "only for an https:// url")]
+    [InlineData(""" { "url": "https://h", "tls": { "ca": "missing.pem" } } """, "backends[0].tls.ca", "file not found")]
+    [InlineData(""" { "url": "https://h", "tls": { "insecureSkipVerify": "yes" } } """, "backends[0].tls.insecureSkipVerify", "true or false")]
+    [InlineData(""" { "url": "https://h", "tls": { "serverName": "a b" } } """, "backends[0].tls.serverName", "not a host name")]
+    public void Parse_BadBackendProtocolOrTls_NamesTheKey(string backend, string key, string problem)
+    {
+        var message = Error($$"""{ "backends": [ {{backend}} ] }""");
+
+        Assert.StartsWith($"{File}: {key}: ", message);
+        Assert.Contains(problem, message);
+    }
+
+    [Fact]
+    public void Parse_CaFileWithoutCertificate_Refused()
+    {
+        System.IO.File.WriteAllText(Path.Combine(_dir, "ca.pem"), "nothing here\n");
+
+        var message = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Encoding.UTF8.GetBytes(
+            """{ "backends": [ { "url": "https://h", "tls": { "ca": "ca.pem" } } ] }"""), Path.Combine(_dir, "lb.json"))).Message;
+
+        Assert.Contains("backends[0].tls.ca", message);
+        Assert.Contains("no PEM certificate", message);
     }
 
     // ---- unknown keys: a warning each, not an error (unless strict, below) -------------------
@@ -418,9 +496,9 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void Parse_UnknownKeyNothingLike_WarningWithoutAGuess()
     {
-        var warning = Assert.Single(Warnings($$"""{ {{OneBackend}}, "tls": { "cert": "x.pem" } }"""));
+        var warning = Assert.Single(Warnings($$"""{ {{OneBackend}}, "tracing": { "sampler": "x" } }"""));
 
-        Assert.Equal($"{File}: tls: unknown key, ignored", warning);
+        Assert.Equal($"{File}: tracing: unknown key, ignored", warning);
     }
 
     [Fact]

@@ -32,6 +32,8 @@ public sealed class FailureClassifierTests
         { "TLS failure", ForwarderError.Request, Http(HttpRequestError.SecureConnectionError), Outcome.TlsFailure },
         { "TLS failure, authentication exception inside", ForwarderError.Request,
             new HttpRequestException("x", new AuthenticationException()), Outcome.TlsFailure },
+        { "TLS failure in the pool's own handshake (a connection error around it)", ForwarderError.Request,
+            Http(HttpRequestError.ConnectionError, new AuthenticationException("remote certificate invalid")), Outcome.TlsFailure },
         // Timed out: a TimeoutException inside means the connect did (pool.connectTimeout).
         { "connect timed out", ForwarderError.RequestTimedOut,
             new TaskCanceledException("x", new TimeoutException()), Outcome.ConnectTimeout },

@@ -20,11 +20,13 @@ public sealed class CalmClient : IAsyncDisposable
     Task[] _loops = [];
     int _done, _failed;
 
-    CalmClient(Uri server) =>
+    CalmClient(Uri server, Version version) =>
         _client = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
         {
             BaseAddress = server,
             Timeout = TimeSpan.FromSeconds(10),
+            DefaultRequestVersion = version, // 2.0: h2c with prior knowledge on an http:// listener
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
 
     /// <summary>Requests finished so far (answered or failed).</summary>
@@ -32,9 +34,9 @@ public sealed class CalmClient : IAsyncDisposable
     public int Failed => Volatile.Read(ref _failed);
     public IReadOnlyCollection<string> Errors => _errors;
 
-    public static CalmClient Start(Uri server, int loops = 2)
+    public static CalmClient Start(Uri server, int loops = 2, Version? version = null)
     {
-        var calm = new CalmClient(server);
+        var calm = new CalmClient(server, version ?? HttpVersion.Version11);
         calm._loops = Enumerable.Range(0, loops).Select(i => Task.Run(() => calm.LoopAsync(i))).ToArray();
         return calm;
     }

@@ -33,6 +33,9 @@ public sealed class HostileHarness : IAsyncDisposable
     public Uri Client => Lb.App.ClientUri();
     public CalmClient? Calm { get; private set; }
 
+    /// <summary>The HTTP version the well-behaved client speaks (2.0 for an h2c listener).</summary>
+    public Version CalmVersion { get; set; } = System.Net.HttpVersion.Version11;
+
     /// <summary>Said first in a failure message (e.g. the fuzz seed, to replay the run).</summary>
     public string? Context { get; set; }
 
@@ -63,7 +66,7 @@ public sealed class HostileHarness : IAsyncDisposable
     /// some before the action starts and makes <paramref name="after"/> more once it ends.</summary>
     public async Task<T> UnderFireAsync<T>(Func<Task<T>> hostile, int after = 30)
     {
-        Calm = CalmClient.Start(Client);
+        Calm = CalmClient.Start(Client, version: CalmVersion);
         try
         {
             await Calm.WaitForAsync(5);

@@ -63,6 +63,31 @@ public sealed class BackendTablePoolReloadTests
     }
 
     [Fact]
+    public void Reconcile_ProtocolOrTlsChanged_ThatBackendGetsANewRouteAndKeepsItsState()
+    {
+        const string Https = "https://c:443";
+        var config = TestConfigs.Create(TestConfigs.Backend(A), TestConfigs.Backend(B), TestConfigs.Backend(Https));
+        var table = Table(config);
+        var (oldA, oldB, oldC) = (_routes[A], _routes[B], _routes[Https]);
+        table.Apply(new ProbeResult(oldA, _time.GetUtcNow(), 200, TimeSpan.FromMilliseconds(1), null));
+        var next = config with
+        {
+            Backends = [config.Backends[0] with { Protocol = BackendProtocol.H2c }, config.Backends[1],
+                config.Backends[2] with { Tls = new BackendTlsConfig(null, "api.internal", false) }],
+        };
+
+        var changes = table.Reconcile(next);
+
+        Assert.Equal(BackendProtocol.H2c, Entry(table, A).Route.Protocol);
+        Assert.Equal(BackendHealth.Healthy, Entry(table, A).State);
+        Assert.True(_routes.IsDisposed(oldA));
+        Assert.Same(oldB, Entry(table, B).Route); // unchanged: same pool
+        Assert.Equal("api.internal", Entry(table, Https).Route.Tls!.ServerName);
+        Assert.True(_routes.IsDisposed(oldC));
+        Assert.Equal("http://a:1 protocol http1 -> h2c, https://c:443 tls", changes);
+    }
+
+    [Fact]
     public void Reconcile_PoolChangedWithARequestInFlight_OldRouteDisposedOnlyWhenItsOutcomeArrives()
     {
         var table = Table(TestConfigs.Create(A));

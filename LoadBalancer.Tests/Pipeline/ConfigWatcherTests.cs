@@ -231,6 +231,21 @@ public sealed class ConfigWatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task PollAsync_ListenProtocolsChanged_WarnsAndKeepsTheRunningOnes()
+    {
+        await BaselineAsync();
+
+        Write(Json("http://127.0.0.1:8001", extra: ", \"listenProtocols\": [\"h2c\"]"));
+        await _watcher.PollAsync();
+
+        var warning = Assert.Single(Logged(LogLevel.Warning));
+        Assert.Contains("listenProtocols and tls changes take effect only after a restart", warning.Message);
+        var changed = Assert.IsType<ConfigChanged>(Assert.Single(Sent()));
+        Assert.Equal(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1, changed.Config.ListenProtocols);
+        Assert.Equal("http://127.0.0.1:8001", changed.Config.Backends[0].Url); // the rest applies
+    }
+
+    [Fact]
     public async Task PollAsync_AdminChanged_WarnsAndKeepsTheOldAdmin()
     {
         await BaselineAsync();

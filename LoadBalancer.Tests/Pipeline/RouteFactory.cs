@@ -14,7 +14,11 @@ public sealed class RouteFactory
     public BackendRoute Create(BackendConfig backend)
     {
         var handler = MockHttpHandler.NeverSends();
-        var route = new BackendRoute(++_nextId, backend.Url, backend.Key, new HttpMessageInvoker(handler));
+        var route = new BackendRoute(++_nextId, backend.Url, backend.Key, new HttpMessageInvoker(handler))
+        {
+            Protocol = backend.Protocol, // as BackendPools: the route carries what it was made for
+            Tls = backend.Tls,
+        };
         _created.Add((route, handler));
         return route;
     }

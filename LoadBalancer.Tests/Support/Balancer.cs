@@ -39,10 +39,11 @@ public sealed class Balancer : IAsyncDisposable
     };
 
     /// <param name="shutdownTimeout">How long a stop may drain (the app's default is 30 s).</param>
+    /// <param name="directory">Where lb.json goes (with files it names, e.g. certificates); a new temp folder by default. Deleted at dispose.</param>
     public static async Task<Balancer> StartAsync(JsonObject config, TimeProvider? time = null, IBackendProbe? probe = null,
-        TimeSpan? shutdownTimeout = null)
+        TimeSpan? shutdownTimeout = null, string? directory = null)
     {
-        var dir = Directory.CreateTempSubdirectory("lb-test-").FullName;
+        var dir = directory ?? Directory.CreateTempSubdirectory("lb-test-").FullName;
         var path = Path.Combine(dir, "lb.json");
         await File.WriteAllTextAsync(path, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var logs = new LogSink();

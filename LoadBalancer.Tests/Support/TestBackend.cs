@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -16,7 +17,13 @@ public sealed class TestBackend : IAsyncDisposable
 
     public string Name { get; }
     public int Port { get; private set; }
-    public string Url => $"http://127.0.0.1:{Port}";
+    public string Url => $"{(Certificate is null ? "http" : "https")}://127.0.0.1:{Port}";
+
+    /// <summary>Set: the backend speaks TLS with it (https://).</summary>
+    public X509Certificate2? Certificate { get; private init; }
+
+    /// <summary>What the listener speaks (Kestrel's default: HTTP/1.1, and HTTP/2 by ALPN over TLS); Http2 alone on http is h2c.</summary>
+    public Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? Protocols { get; private init; }
     public int Requests => Volatile.Read(ref _requests);
     /// <summary>TCP connections accepted so far (to see connection reuse).</summary>
     public int Connections => Volatile.Read(ref _connections);
@@ -29,9 +36,10 @@ public sealed class TestBackend : IAsyncDisposable
 
     TestBackend(string name) => Name = name;
 
-    public static async Task<TestBackend> StartAsync(string name, int port = 0, RequestDelegate? handler = null)
+    public static async Task<TestBackend> StartAsync(string name, int port = 0, RequestDelegate? handler = null,
+        X509Certificate2? certificate = null, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? protocols = null)
     {
-        var backend = new TestBackend(name) { Handler = handler };
+        var backend = new TestBackend(name) { Handler = handler, Certificate = certificate, Protocols = protocols };
         await backend.StartOnAsync(port);
         return backend;
     }
@@ -43,7 +51,14 @@ public sealed class TestBackend : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(IPAddress.Loopback, port, l => l.Use(next => c => { Interlocked.Increment(ref _connections); return next(c); }));
+            k.Listen(IPAddress.Loopback, port, l =>
+            {
+                if (Protocols is { } protocols) l.Protocols = protocols;
+                l.Use(next => c => { Interlocked.Increment(ref _connections); return next(c); });
+                // Through a selector, so that the TLS feature records the SNI the client sent.
+                if (Certificate is { } certificate)
+                    l.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions { ServerCertificateSelector = (_, _) => certificate });
+            });
         });
         var app = builder.Build();
         app.UseWebSockets();

@@ -104,6 +104,12 @@ public sealed class LbMetrics : IDisposable
         return measurements;
     }
 
+    /// <summary>With an https listen: loadbalancer_tls_certificate_expiry_seconds, the time left
+    /// until the served certificate's NotAfter (negative once it has expired), read at scrape time.</summary>
+    public void ObserveCertificate(Func<DateTime> notAfter, TimeProvider time) =>
+        _meter.CreateObservableGauge("loadbalancer.tls.certificate.expiry", () => (notAfter().ToUniversalTime() - time.GetUtcNow().UtcDateTime).TotalSeconds,
+            unit: "s", description: "Seconds until the served TLS certificate expires.");
+
     public void Dispose() => _meter.Dispose();
 }
 

@@ -26,6 +26,8 @@ public static class ConfigDiff
 
         Value("listen", before.Listen, after.Listen);
         Value("admin", before.Admin, after.Admin);
+        Value("listenProtocols", before.ListenProtocols, after.ListenProtocols);
+        Value("tls", before.Tls, after.Tls);
         Value("balancing", before.Balancing, after.Balancing);
         Backends(before.Backends, after.Backends, changes);
         var (hcA, hcB) = (before.HealthCheck, after.HealthCheck);
@@ -57,6 +59,7 @@ public static class ConfigDiff
             HealthCheck = before.HealthCheck, PassiveHealth = before.PassiveHealth, Pool = before.Pool,
             RequestTimeout = before.RequestTimeout, Retries = before.Retries,
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
+            ListenProtocols = before.ListenProtocols, Tls = before.Tls,
             AccessLog = before.AccessLog,
         };
         if (compared != before) changes.Add("other settings");
@@ -65,6 +68,7 @@ public static class ConfigDiff
     }
 
     static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
+    static string Name(BackendProtocol p) => p.ToString().ToLowerInvariant();
 
     // Backends are the same backend when their Keys match (normalised URLs), as in Reconcile.
     static void Backends(IReadOnlyList<BackendConfig> before, IReadOnlyList<BackendConfig> after, List<string> changes)
@@ -78,6 +82,12 @@ public static class ConfigDiff
         foreach (var b in after)
             if (old.TryGetValue(b.Key, out var was) && was.Weight != b.Weight)
                 changes.Add(string.Create(CultureInfo.InvariantCulture, $"{b.Url} weight {was.Weight} -> {b.Weight}"));
+        foreach (var b in after)
+        {
+            if (!old.TryGetValue(b.Key, out var was)) continue;
+            if (was.Protocol != b.Protocol) changes.Add($"{b.Url} protocol {Name(was.Protocol)} -> {Name(b.Protocol)}");
+            if (was.Tls != b.Tls) changes.Add($"{b.Url} tls");
+        }
         if (added.Count == 0 && removed.Count == 0
             && !before.Select(b => b.Key).SequenceEqual(after.Select(b => b.Key)))
             changes.Add("backends reordered");

@@ -1,4 +1,6 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace LoadBalancer.Configuration;
 
@@ -66,11 +68,13 @@ public static class ConfigLoader
     }
 
     // Every key lb.json may hold, per object, as spelled in the docs.
-    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "accessLog", "$schema"];
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "$schema"];
     static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
     static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor"];
     static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
-    static readonly string[] BackendKeys = ["url", "weight"];
+    static readonly string[] BackendKeys = ["url", "weight", "protocol", "tls"];
+    static readonly string[] TlsKeys = ["certificate", "key"];
+    static readonly string[] BackendTlsKeys = ["ca", "serverName", "insecureSkipVerify"];
     static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout"];
     static readonly string[] AccessLogKeys = ["path", "format"];
 
@@ -97,6 +101,8 @@ public static class ConfigLoader
 
             var listen = Listener(root, "listen", DefaultListen);
             var admin = Listener(root, "admin", DefaultAdmin);
+            var protocols = ListenProtocols(root, listen);
+            var tls = ListenTls(root, listen);
             if (listen.Port != 0 && listen.Port == admin.Port && (listen.Host == admin.Host || IsAny(listen) || IsAny(admin)))
                 throw Error("admin", $"\"{admin}\" is the same address as listen: the admin listener needs its own port");
 
@@ -128,7 +134,117 @@ public static class ConfigLoader
                     Duration(limits, "requestHeadersTimeout", "limits.requestHeadersTimeout", LimitsConfig.Default.RequestHeadersTimeout)))
             {
                 AccessLog = AccessLog(root),
+                Tls = tls,
+                ListenProtocols = protocols,
             };
+        }
+
+        // Relative file names in lb.json are relative to its own folder, as nginx's are to its prefix.
+        string Resolve(string name) =>
+            Path.GetFullPath(name, Path.GetDirectoryName(Path.GetFullPath(file)) ?? Directory.GetCurrentDirectory());
+
+        // tls.certificate and tls.key: required for an https listen. Only the names are checked
+        // here; the pair itself is loaded (and a broken one refused) by ServerCertificate.
+        TlsConfig? ListenTls(JsonElement root, Uri listen)
+        {
+            var section = Get(root, "tls") is { } t ? Section(t, "tls", TlsKeys) : (JsonElement?)null;
+            if (listen.Scheme != "https")
+            {
+                if (section is not null) warnings?.Add($"{file}: tls: ignored: listen is {listen.Scheme}://, not https://");
+                return null;
+            }
+            var certificate = String(section, "certificate", "tls.certificate") ?? throw Error("tls.certificate", "is required when listen is https:// (a PEM file)");
+            var key = String(section, "key", "tls.key") ?? throw Error("tls.key", "is required when listen is https:// (a PEM file)");
+            return new TlsConfig(Resolve(certificate), Resolve(key));
+        }
+
+        // listenProtocols: https offers h2 and http/1.1 by ALPN; plain http speaks either HTTP/1.1
+        // or prior-knowledge HTTP/2 (h2c), not both (Kestrel cannot tell them apart without TLS).
+        HttpProtocols ListenProtocols(JsonElement root, Uri listen)
+        {
+            var https = listen.Scheme == "https";
+            if (Get(root, "listenProtocols") is not { } list) return https ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1;
+            var allowed = https ? "[\"http1\"], [\"h2\"] or [\"http1\", \"h2\"] on https://" : "[\"http1\"] or [\"h2c\"] on http://";
+            if (list.ValueKind != JsonValueKind.Array) throw Error("listenProtocols", $"must be a list: {allowed}");
+            var protocols = HttpProtocols.None;
+            foreach (var item in list.EnumerateArray())
+            {
+                var name = item.ValueKind == JsonValueKind.String ? item.GetString()!.Trim().ToLowerInvariant() : item.GetRawText();
+                protocols |= (name, https) switch
+                {
+                    ("http1", _) => HttpProtocols.Http1,
+                    ("h2", true) or ("h2c", false) => HttpProtocols.Http2,
+                    _ => throw Error("listenProtocols", $"\"{name}\" is not allowed here: use {allowed}"),
+                };
+            }
+            if (protocols == HttpProtocols.None || !https && protocols == HttpProtocols.Http1AndHttp2)
+                throw Error("listenProtocols", $"use {allowed}");
+            return protocols;
+        }
+
+        BackendProtocol Protocol(JsonElement item, string key, Uri uri)
+        {
+            var text = String(item, "protocol", key + ".protocol");
+            if (text is null) return BackendProtocol.Http1;
+            var protocol = text.Trim().ToLowerInvariant() switch
+            {
+                "http1" => BackendProtocol.Http1,
+                "h2c" => BackendProtocol.H2c,
+                "h2" => BackendProtocol.H2,
+                _ => throw Error(key + ".protocol", $"unknown protocol \"{text}\" (use http1, h2c or h2)"),
+            };
+            if (protocol == BackendProtocol.H2c && uri.Scheme != "http")
+                throw Error(key + ".protocol", "h2c (HTTP/2 without TLS) needs an http:// url; use h2 for https://");
+            if (protocol == BackendProtocol.H2 && uri.Scheme != "https")
+                throw Error(key + ".protocol", "h2 (HTTP/2 over TLS) needs an https:// url; use h2c for http://");
+            return protocol;
+        }
+
+        BackendTlsConfig? BackendTls(JsonElement item, string key, Uri uri)
+        {
+            if (Get(item, "tls") is not { } t) return null;
+            var section = Section(t, key + ".tls", BackendTlsKeys);
+            if (uri.Scheme != "https") throw Error(key + ".tls", "is only for an https:// url");
+            var serverName = String(section, "serverName", key + ".tls.serverName")?.Trim();
+            if (serverName is { Length: 0 } || serverName is not null && Uri.CheckHostName(serverName) == UriHostNameType.Unknown)
+                throw Error(key + ".tls.serverName", $"\"{serverName}\" is not a host name");
+            var insecure = Bool(section, "insecureSkipVerify", key + ".tls.insecureSkipVerify");
+            string? ca = null;
+            if (String(section, "ca", key + ".tls.ca") is { } caFile)
+            {
+                if (insecure) throw Error(key + ".tls.ca", "and insecureSkipVerify together: a CA to verify against, or no verification, not both");
+                ca = ReadCa(Resolve(caFile), key + ".tls.ca");
+            }
+            return new BackendTlsConfig(ca, serverName, insecure);
+        }
+
+        string ReadCa(string path, string key)
+        {
+            string text;
+            try
+            {
+                text = File.ReadAllText(path);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                throw Error(key, $"{path}: file not found");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Error(key, $"{path}: cannot read: {e.Message}");
+            }
+            var certificates = new X509Certificate2Collection();
+            try
+            {
+                certificates.ImportFromPem(text);
+            }
+            catch (System.Security.Cryptography.CryptographicException e)
+            {
+                throw Error(key, $"{path}: not a PEM certificate: {e.Message}");
+            }
+            if (certificates.Count == 0) throw Error(key, $"{path}: no PEM certificate in it");
+            foreach (var c in certificates) c.Dispose();
+            return text;
         }
 
         // accessLog.path: "-" is stdout; a file path is relative to lb.json's folder, which must
@@ -156,7 +272,7 @@ public static class ConfigLoader
             string full;
             try
             {
-                full = Path.GetFullPath(text, Path.GetDirectoryName(Path.GetFullPath(file))!);
+                full = Resolve(text);
             }
             catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
             {
@@ -187,7 +303,11 @@ public static class ConfigLoader
                 var duplicate = result.FindIndex(b => b.Key == normalised);
                 if (duplicate >= 0) throw Error(key + ".url", $"\"{url}\" duplicates backends[{duplicate}].url");
                 var weight = Int(item, "weight", key + ".weight", 1, 1, 1000);
-                result.Add(new BackendConfig(url.Trim(), normalised, new Uri(normalised + "/"), weight));
+                result.Add(new BackendConfig(url.Trim(), normalised, new Uri(normalised + "/"), weight)
+                {
+                    Protocol = Protocol(item, key, uri),
+                    Tls = BackendTls(item, key, uri),
+                });
                 i++;
             }
             if (result.Count == 0) throw Error("backends", "needs at least one backend");
@@ -200,10 +320,11 @@ public static class ConfigLoader
             if (text is null) return fallback;
             // Kestrel's wildcards, so that "http://*:8080" and "http://+:8080" mean every interface.
             var candidate = text.Trim().Replace("://*:", "://0.0.0.0:").Replace("://+:", "://0.0.0.0:");
-            if (!Uri.TryCreate(candidate, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/")
-                throw Error(name, uri?.Scheme == "https"
-                    ? $"\"{text}\": https listeners (TLS with tls.certificate and tls.key) are not supported yet; use http://"
-                    : $"\"{text}\" must look like http://127.0.0.1:8080");
+            // Only the client listener terminates TLS; the admin listener is loopback http.
+            if (!Uri.TryCreate(candidate, UriKind.Absolute, out var uri) || !(uri.Scheme == "http" || uri.Scheme == "https" && name == "listen") || uri.AbsolutePath != "/")
+                throw Error(name, name == "listen"
+                    ? $"\"{text}\" must look like http://127.0.0.1:8080 or https://127.0.0.1:8443"
+                    : $"\"{text}\" must look like http://127.0.0.1:8081");
             if (!uri.IsLoopback && !System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out _))
                 throw Error(name, $"\"{text}\": the host must be an IP address or localhost");
             return uri;
@@ -268,6 +389,13 @@ public static class ConfigLoader
             if (Get(obj, name) is not { } e) return null;
             if (e.ValueKind != JsonValueKind.String) throw Error(key, "must be a string");
             return e.GetString()!;
+        }
+
+        bool Bool(JsonElement? obj, string name, string key)
+        {
+            if (Get(obj, name) is not { } e) return false;
+            if (e.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw Error(key, "must be true or false");
+            return e.GetBoolean();
         }
 
         int Int(JsonElement? obj, string name, string key, int fallback, int min, int max)

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
 namespace LoadBalancer.Configuration;
 
 // The whole of lb.json after parsing and validation. Immutable: the config watcher
@@ -18,12 +20,36 @@ public sealed record LbConfig(
 {
     /// <summary>accessLog.*: off unless a path is set.</summary>
     public AccessLogConfig AccessLog { get; init; } = AccessLogConfig.Off;
+
+    /// <summary>tls.certificate and tls.key for an https listen (null on http); both apply at startup only.</summary>
+    public TlsConfig? Tls { get; init; }
+
+    /// <summary>listenProtocols: Http2 is h2 by ALPN on https, prior-knowledge h2c on http.</summary>
+    public HttpProtocols ListenProtocols { get; init; } = HttpProtocols.Http1;
 }
+
+/// <summary>PEM files, as absolute paths (lb.json names them relative to its own folder).</summary>
+public sealed record TlsConfig(string Certificate, string Key);
 
 /// <param name="Url">As written in lb.json: the label in /status and /metrics.</param>
 /// <param name="Key">Normalised (lower-case scheme and host, explicit port, no trailing slash):
 /// what makes two entries the same backend.</param>
-public sealed record BackendConfig(string Url, string Key, Uri Uri, int Weight);
+public sealed record BackendConfig(string Url, string Key, Uri Uri, int Weight)
+{
+    /// <summary>backends[].protocol: how the balancer talks to it.</summary>
+    public BackendProtocol Protocol { get; init; } = BackendProtocol.Http1;
+
+    /// <summary>backends[].tls: how an https backend's certificate is checked (null: system trust, URL host).</summary>
+    public BackendTlsConfig? Tls { get; init; }
+}
+
+/// <summary>http1 (HTTP/1.1), h2c (HTTP/2 with prior knowledge, http://) or h2 (HTTP/2 by ALPN, https://).</summary>
+public enum BackendProtocol { Http1, H2c, H2 }
+
+/// <param name="Ca">tls.ca's PEM text (its certificates are the only roots trusted), or null for the system store.
+/// The text, not the path, so that an edited CA file shows as a changed backend on reload.</param>
+/// <param name="ServerName">SNI and the name the certificate must carry; null: the URL's host.</param>
+public sealed record BackendTlsConfig(string? Ca, string? ServerName, bool InsecureSkipVerify);
 
 public sealed record HealthCheckConfig(
     string Path, TimeSpan Interval, TimeSpan Timeout, int HealthyThreshold, int UnhealthyThreshold);

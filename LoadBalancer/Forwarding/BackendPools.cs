@@ -8,7 +8,10 @@ namespace LoadBalancer.Forwarding;
 // Makes a BackendRoute for a backend: one SocketsHttpHandler per backend is its connection pool
 // (keep-alive connections reused across requests), sized and timed by the pool settings in force
 // (a reload that changes them gets every backend a new route). Its ConnectCallback wraps every
-// connection's stream, so the state task hears of each pooled connection opening and closing.
+// connection's stream, so the state task hears of each pooled connection opening and closing,
+// and for an https backend shakes hands itself (BackendTls: our server name and trust, not the
+// Host header's). The route carries the backend's protocol (ProxyEndpoint picks YARP's request
+// config by it) and, for https, a small probe client with the same TLS settings.
 public sealed class BackendPools(StateClient state)
 {
     int _nextId;
@@ -16,6 +19,7 @@ public sealed class BackendPools(StateClient state)
     public BackendRoute Create(BackendConfig backend, PoolConfig pool)
     {
         BackendRoute? route = null;
+        var tls = BackendTls.For(backend);
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -42,12 +46,39 @@ public sealed class BackendPools(StateClient state)
                 }
                 var r = route!;
                 state.TellConnection(r, +1);
-                return new CountedStream(socket, () => state.TellConnection(r, -1));
+                var counted = new CountedStream(socket, () => state.TellConnection(r, -1));
+                return tls is null ? counted : await tls.AuthenticateAsync(counted, cancellationToken).ConfigureAwait(false);
             },
         };
         route = new BackendRoute(Interlocked.Increment(ref _nextId), backend.Url, backend.Key,
-            new HttpMessageInvoker(handler, disposeHandler: true));
+            new HttpMessageInvoker(handler, disposeHandler: true))
+        {
+            Protocol = backend.Protocol,
+            Tls = backend.Tls,
+            ProbeClient = tls is null ? null : ProbeClient(tls),
+        };
         return route;
+    }
+
+    // Probes keep their own connections (HttpBackendProbe says why), with the backend's TLS.
+    static HttpMessageInvoker ProbeClient(BackendTls tls)
+    {
+        var handler = Probing.HttpBackendProbe.CreateHandler();
+        handler.ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            return await tls.AuthenticateAsync(new NetworkStream(socket, ownsSocket: true), cancellationToken).ConfigureAwait(false);
+        };
+        return new HttpMessageInvoker(handler, disposeHandler: true);
     }
 
     // A NetworkStream that reports, once, when the pool closes it.

@@ -77,13 +77,15 @@ public static class FailureClassifier
 
     static Outcome FromException(Exception? e)
     {
+        // TLS first, anywhere in the chain: a handshake in the pool's ConnectCallback (BackendTls)
+        // fails as a connection error wrapping the AuthenticationException.
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is AuthenticationException or HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError })
+                return Outcome.TlsFailure;
         for (var x = e; x is not null; x = x.InnerException)
         {
             switch (x)
             {
-                case HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError }:
-                case AuthenticationException:
-                    return Outcome.TlsFailure;
                 case HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } h:
                     return HasTimeout(h.InnerException) ? Outcome.ConnectTimeout : Outcome.ConnectRefused;
                 case SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostNotFound }:

@@ -125,10 +125,11 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
         try
         {
             var error = await forwarder.SendAsync(context, backend.Key, backend.Client,
-                upgrade ? settings.TunnelConfig : settings.RequestConfig, ForwardedHeaders.Instance, deadline.Token).ConfigureAwait(false);
+                settings.For(backend.Protocol, upgrade), ForwardedHeaders.Instance, deadline.Token).ConfigureAwait(false);
             var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
             var facts = new FailureClassifier.Facts(context.RequestAborted.IsCancellationRequested, deadline.Passed, body is { Complete: false });
             var outcome = FailureClassifier.Classify(error, exception, facts, context.Response.StatusCode);
+            if (outcome == Outcome.Response && GrpcErrors.BackendUnavailable(context)) outcome = Outcome.BadGatewayStatus; // gRPC's 503
             if (outcome is Outcome.StreamIdle or Outcome.TunnelIdle)
                 Log.RequestIdleClosed(log, backend.Url, outcome.Describe(), context.Request.Path.Value ?? "/", requestId);
             else if (error != ForwarderError.None)
@@ -172,6 +173,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
     static Task WriteErrorAsync(HttpContext context, int status, string text, string? retryAfter = null, bool close = false)
     {
         if (context.Response.HasStarted) return Task.CompletedTask;
+        if (GrpcErrors.IsGrpc(context.Request)) return GrpcErrors.WriteAsync(context, status, text, retryAfter, close); // a gRPC client reads grpc-status
         context.Response.Clear();
         RequestId.Echo(context);
         context.Response.StatusCode = status;

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 
 namespace LoadBalancer.Pipeline;
 
-// Stage 5, the access log: the pipeline's pattern once more, a consumer at the end of a bounded
+// Stage 6, the access log: the pipeline's pattern once more, a consumer at the end of a bounded
 // channel with a task of its own. Reads records (one per client request; handlers only TryWrite
 // and count what does not fit, see Forwarding/AccessLog.cs), formats each as one line, json or
 // nginx combined, into its own buffer, and writes the buffer to stdout or the file when it passes

@@ -1,3 +1,5 @@
+using LoadBalancer.Configuration;
+
 namespace LoadBalancer.Pipeline;
 
 // What the state task hands a request handler: where to send and through which pool.
@@ -18,10 +20,23 @@ public sealed class BackendRoute(int id, string url, string key, HttpMessageInvo
     /// <summary>This backend's connection pool (one SocketsHttpHandler).</summary>
     public HttpMessageInvoker Client { get; } = client;
 
+    /// <summary>How requests and probes talk to it: YARP's Version and VersionPolicy follow it.</summary>
+    public BackendProtocol Protocol { get; init; } = BackendProtocol.Http1;
+
+    /// <summary>The tls settings the pool was made with (a reload that changes them makes a new route).</summary>
+    public BackendTlsConfig? Tls { get; init; }
+
+    /// <summary>An https backend's probe client, with the pool's TLS settings; null: the probe's shared client.</summary>
+    public HttpMessageInvoker? ProbeClient { get; init; }
+
     /// <summary>Opens minus closes of this pool's connections, not yet applied by the state task.</summary>
     public PendingConnections Connections { get; } = new();
 
-    public void Dispose() => Client.Dispose();
+    public void Dispose()
+    {
+        Client.Dispose();
+        ProbeClient?.Dispose();
+    }
 
     public override string ToString() => Url;
 }

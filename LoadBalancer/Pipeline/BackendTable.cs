@@ -222,7 +222,7 @@ public sealed class BackendTable
             {
                 Change(e, () => e.Draining = false, new StateReason.BackInConfig());
             }
-            if (e.Pool != config.Pool) ReplaceRoute(e, b, config.Pool);
+            if (e.Pool != config.Pool || e.Route.Protocol != b.Protocol || e.Route.Tls != b.Tls) ReplaceRoute(e, b, config.Pool);
             e.Weight = b.Weight;
             ordered.Add(e);
         }

@@ -84,6 +84,12 @@ public sealed class ConfigWatcher(
             Log.ListenChangeNeedsRestart(log, running.Listen.ToString(), running.Admin.ToString());
             next = next with { Listen = running.Listen, Admin = running.Admin };
         }
+        if (next.ListenProtocols != running.ListenProtocols || next.Tls != running.Tls)
+        {
+            // The listener's protocols and TLS files are set when it starts (the files' contents are watched).
+            Log.EdgeChangeNeedsRestart(log);
+            next = next with { ListenProtocols = running.ListenProtocols, Tls = running.Tls };
+        }
         if (next.Limits != running.Limits)
         {
             // Kestrel reads its limits, and the accept gate its size, when the listener starts.

@@ -87,11 +87,26 @@ public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Set
 
 /// <summary>The forwarding rules in force. RequestTimeout bounds only the wait for response
 /// headers (the handler's own deadline); after them YARP's ActivityTimeout bounds the gaps:
-/// StreamIdleTimeout on an HTTP exchange, TunnelIdleTimeout on an upgraded one (WebSocket).</summary>
+/// StreamIdleTimeout on an HTTP exchange, TunnelIdleTimeout on an upgraded one (WebSocket).
+/// For(protocol) is the config per backend protocol: HTTP/1.1, or HTTP/2 exactly (h2c by prior
+/// knowledge, h2 by ALPN; "exact" so that gRPC never silently falls back to HTTP/1.1).</summary>
 public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout, TimeSpan StreamIdleTimeout, TimeSpan TunnelIdleTimeout)
 {
-    public ForwarderRequestConfig RequestConfig { get; } = new() { ActivityTimeout = StreamIdleTimeout };
-    public ForwarderRequestConfig TunnelConfig { get; } = new() { ActivityTimeout = TunnelIdleTimeout };
+    public ForwarderRequestConfig RequestConfig { get; } = Config(StreamIdleTimeout, http2: false);
+    public ForwarderRequestConfig TunnelConfig { get; } = Config(TunnelIdleTimeout, http2: false);
+    public ForwarderRequestConfig Http2RequestConfig { get; } = Config(StreamIdleTimeout, http2: true);
+    public ForwarderRequestConfig Http2TunnelConfig { get; } = Config(TunnelIdleTimeout, http2: true);
+
+    public ForwarderRequestConfig For(BackendProtocol protocol, bool upgrade) => protocol == BackendProtocol.Http1
+        ? upgrade ? TunnelConfig : RequestConfig
+        : upgrade ? Http2TunnelConfig : Http2RequestConfig;
+
+    static ForwarderRequestConfig Config(TimeSpan activityTimeout, bool http2) => new()
+    {
+        ActivityTimeout = activityTimeout,
+        Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
+        VersionPolicy = http2 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
+    };
 }
 
 public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);

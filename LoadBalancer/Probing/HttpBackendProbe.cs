@@ -10,9 +10,10 @@ namespace LoadBalancer.Probing;
 // client traffic and the pool's connection count shows client traffic only.
 public sealed class HttpBackendProbe(HttpMessageInvoker client, TimeProvider time) : IBackendProbe, IDisposable
 {
-    public HttpBackendProbe(TimeProvider time) : this(CreateClient(), time) { }
+    public HttpBackendProbe(TimeProvider time) : this(new HttpMessageInvoker(CreateHandler()), time) { }
 
-    static HttpMessageInvoker CreateClient() => new(new SocketsHttpHandler
+    /// <summary>The probe's connection settings (BackendPools adds TLS for an https backend's own probe client).</summary>
+    internal static SocketsHttpHandler CreateHandler() => new()
     {
         UseProxy = false,
         AllowAutoRedirect = false,
@@ -20,7 +21,7 @@ public sealed class HttpBackendProbe(HttpMessageInvoker client, TimeProvider tim
         ConnectTimeout = TimeSpan.FromSeconds(30), // the probe's own timeout is the real limit
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
         ActivityHeadersPropagator = null,
-    });
+    };
 
     public async Task<ProbeResult> ProbeAsync(BackendRoute backend, HealthCheckConfig settings, CancellationToken cancellationToken)
     {
@@ -30,9 +31,16 @@ public sealed class HttpBackendProbe(HttpMessageInvoker client, TimeProvider tim
         var started = time.GetTimestamp();
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, backend.Key + settings.Path);
+            // In the backend's own protocol (an h2c-only backend would refuse HTTP/1.1), and for an
+            // https backend through its own client, which has the backend's TLS settings.
+            var http2 = backend.Protocol != BackendProtocol.Http1;
+            using var request = new HttpRequestMessage(HttpMethod.Get, backend.Key + settings.Path)
+            {
+                Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
+                VersionPolicy = http2 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
+            };
             request.Headers.UserAgent.Add(new ProductInfoHeaderValue("LoadBalancer-HealthCheck", "1.0"));
-            using var response = await client.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            using var response = await (backend.ProbeClient ?? client).SendAsync(request, timeout.Token).ConfigureAwait(false);
             return new ProbeResult(backend, time.GetUtcNow(), (int)response.StatusCode, time.GetElapsedTime(started), null);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -48,7 +56,8 @@ public sealed class HttpBackendProbe(HttpMessageInvoker client, TimeProvider tim
     }
 
     static string Describe(HttpRequestException e) =>
-        e.InnerException is SocketException s ? s.SocketErrorCode switch
+        Tls(e) is { } tls ? $"TLS failure: {tls.Message}"
+        : e.InnerException is SocketException s ? s.SocketErrorCode switch
         {
             SocketError.ConnectionRefused => "connection refused",
             SocketError.ConnectionReset => "connection reset",
@@ -65,6 +74,13 @@ public sealed class HttpBackendProbe(HttpMessageInvoker client, TimeProvider tim
             HttpRequestError.NameResolutionError => "host not found",
             _ => e.Message,
         };
+
+    static System.Security.Authentication.AuthenticationException? Tls(Exception? e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            if (x is System.Security.Authentication.AuthenticationException a) return a;
+        return null;
+    }
 
     public void Dispose() => client.Dispose();
 }
