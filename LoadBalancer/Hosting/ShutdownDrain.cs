@@ -43,9 +43,9 @@ public sealed class ShutdownDrain : IHostedLifecycleService
     // many were cut" for the log, so they need no stage to own them.
     int _open;
     int _inFlight;
-    int _timeRanOut, _endedAfterTimeRanOut; // the shutdown timeout ran out; requests that ended after it
+    int _endedAfterTimeRanOut; // requests that ended after the shutdown timeout ran out
     int _stopping;
-    CancellationTokenRegistration _ranOut;
+    CancellationToken _stop; // the host's stop token: cancelled when the shutdown timeout runs out
 
     /// <param name="shutdownTimeout">HostOptions.ShutdownTimeout, for the line a stop that runs out writes.</param>
     public ShutdownDrain(TimeProvider time, ILogger<ShutdownDrain> log, TimeSpan shutdownTimeout)
@@ -106,8 +106,9 @@ public sealed class ShutdownDrain : IHostedLifecycleService
     {
         var drain = (ShutdownDrain)state;
         Interlocked.Decrement(ref drain._inFlight);
-        // Open when the time ran out: cut. (Decrement, then read the flag; RanOut sets the flag.)
-        if (Volatile.Read(ref drain._timeRanOut) == 1) Interlocked.Increment(ref drain._endedAfterTimeRanOut);
+        // Still open when the time ran out: cut. A token reads as cancelled before any of its
+        // callbacks runs (Kestrel's abort among them), so no request cut by it is missed here.
+        if (drain._stop.IsCancellationRequested) Interlocked.Increment(ref drain._endedAfterTimeRanOut);
         return Task.CompletedTask;
     }
 
@@ -122,13 +123,12 @@ public sealed class ShutdownDrain : IHostedLifecycleService
 
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
+        // The host's stop token: it is cancelled when the shutdown timeout runs out, and Kestrel
+        // then aborts every connection left. A request may end at once on another thread, even
+        // before a callback of ours would run, so nothing is counted at that moment: every request
+        // that ends once the token reads as cancelled, plus those still open at StoppedAsync, was cut.
+        _stop = cancellationToken;
         Interlocked.Exchange(ref _stopping, 1);
-        // The host's stop token: it fires when the shutdown timeout runs out, and Kestrel then
-        // aborts every connection left. Kestrel's own callback on it may run first (callbacks run
-        // newest first) and an aborted request may end at once, so the count is not read here:
-        // every request that ends after this moment, plus those still open at StoppedAsync, was
-        // cut. A stop that ends in time disposes the registration first (StoppedAsync).
-        _ranOut = cancellationToken.UnsafeRegister(static s => ((ShutdownDrain)s!).RanOut(), this);
         IConnectionListener[] listeners;
         lock (_gate) listeners = [.. _listeners];
         // Kestrel unbinds them again in its StopAsync: for the socket transport that disposes
@@ -152,15 +152,13 @@ public sealed class ShutdownDrain : IHostedLifecycleService
         }
     }
 
-    void RanOut() => Volatile.Write(ref _timeRanOut, 1);
-
-    // Every hosted service has stopped: the token firing after this (the host disposes its
-    // source right away, so it should not) would not mean that anything was cut.
-    public async Task StoppedAsync(CancellationToken cancellationToken)
+    // Every hosted service has stopped. The stop token cancelled by now means the time ran out
+    // (a stop that ends in time gets here first; the token cancelled later means nothing was cut).
+    public Task StoppedAsync(CancellationToken cancellationToken)
     {
-        await _ranOut.DisposeAsync();
-        if (Volatile.Read(ref _timeRanOut) == 1)
+        if (_stop.IsCancellationRequested)
             Log.DrainRanOut(_log, _shutdownTimeout.TotalSeconds, Volatile.Read(ref _endedAfterTimeRanOut) + InFlightRequests);
+        return Task.CompletedTask;
     }
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
