@@ -34,16 +34,7 @@ public sealed class BackendPools(StateClient state)
             ConnectTimeout = pool.ConnectTimeout,
             ConnectCallback = async (context, cancellationToken) =>
             {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
+                var socket = await ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
                 var r = route!;
                 state.TellConnection(r, +1);
                 var counted = new CountedStream(socket, () => state.TellConnection(r, -1));
@@ -60,22 +51,29 @@ public sealed class BackendPools(StateClient state)
         return route;
     }
 
+    // A TCP connection to the backend with Nagle off; the socket is closed if the connect fails.
+    static async ValueTask<Socket> ConnectAsync(System.Net.DnsEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     // Probes keep their own connections (HttpBackendProbe says why), with the backend's TLS.
     static HttpMessageInvoker ProbeClient(BackendTls tls)
     {
         var handler = Probing.HttpBackendProbe.CreateHandler();
         handler.ConnectCallback = async (context, cancellationToken) =>
         {
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            var socket = await ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
             return await tls.AuthenticateAsync(new NetworkStream(socket, ownsSocket: true), cancellationToken).ConfigureAwait(false);
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
