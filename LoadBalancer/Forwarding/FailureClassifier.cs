@@ -30,8 +30,7 @@ public static class FailureClassifier
         // connection itself right after it: RequestAborted may already be set when we look, so
         // this is decided before that flag. A cancellation inside is YARP's activity timeout
         // (streamIdleTimeout: YARP blames the side it was reading from); anything else, a reset.
-        if (error == ForwarderError.ResponseBodyDestination)
-            return HasCancellation(exception) ? Outcome.StreamIdle : Outcome.ResetAfterHeaders;
+        if (error == ForwarderError.ResponseBodyDestination) return BrokenResponseBody(exception);
         if (facts.ClientAborted) return Outcome.ClientAbort;
         // Our own deadline (requestTimeout) cancelled the attempt before response headers. YARP
         // reports that as RequestCanceled or RequestBodyCanceled (a token it was given).
@@ -54,7 +53,7 @@ public static class FailureClassifier
                 or ForwarderError.RequestBodyDestination or ForwarderError.UpgradeRequestDestination
                 => FromException(exception),
             // Backend: it broke the connection while the response body or tunnel was streaming.
-            ForwarderError.ResponseBodyDestination => HasCancellation(exception) ? Outcome.StreamIdle : Outcome.ResetAfterHeaders,
+            ForwarderError.ResponseBodyDestination => BrokenResponseBody(exception), // decided above
             ForwarderError.UpgradeResponseDestination => Outcome.ResetAfterHeaders,
             // Neither: a WebSocket or other tunnel idle for tunnelIdleTimeout (YARP says so itself).
             ForwarderError.UpgradeActivityTimeout => Outcome.TunnelIdle,
@@ -96,6 +95,8 @@ public static class FailureClassifier
         }
         return Outcome.ResetBeforeHeaders;
     }
+
+    static Outcome BrokenResponseBody(Exception? e) => HasCancellation(e) ? Outcome.StreamIdle : Outcome.ResetAfterHeaders;
 
     static bool HasCancellation(Exception? e)
     {

@@ -55,10 +55,12 @@ public sealed class ClientConnectionLimit(int max)
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _unbound.Token);
+            // Kestrel's accept loop passes no token: then the unbind token alone, no linked source per accept.
+            using var linked = cancellationToken.CanBeCanceled
+                ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _unbound.Token) : null;
             try
             {
-                await slots.WaitAsync(linked.Token).ConfigureAwait(false); // at the limit: do not accept
+                await slots.WaitAsync(linked?.Token ?? _unbound.Token).ConfigureAwait(false); // at the limit: do not accept
             }
             catch (OperationCanceledException)
             {
