@@ -12,7 +12,9 @@ namespace LoadBalancer.Pipeline;
 // A backend is one BackendEntry for its whole life; its BackendRoute (the pool requests go
 // through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
-public sealed class BackendTable
+// Split by rule: this file holds picks, health and configuration; BackendTable.Routes.cs the
+// pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics.
+public sealed partial class BackendTable
 {
     readonly List<BackendEntry> _entries = [];
     readonly Dictionary<int, BackendEntry> _byId = [];       // route id -> entry, current and retired routes
@@ -242,46 +244,6 @@ public sealed class BackendTable
         _metrics?.ConfigReload(applied: false);
     }
 
-    // A SocketsHttpHandler's settings are fixed once it has sent, so new pool settings need a new
-    // route. The entry stays: health, counters, in-flight and weight carry over. Requests in
-    // flight keep the old route until they end; their outcomes and connection notes name the old
-    // route's id, which still finds this entry, and the last outcome disposes the old pool.
-    void ReplaceRoute(BackendEntry e, BackendConfig b, PoolConfig pool)
-    {
-        // What the old route carries: the entry's totals, less what earlier retired routes still hold.
-        var old = new RetiredRoute(e.Route, e) { InFlight = e.InFlight, OpenConnections = e.OpenConnections };
-        foreach (var r in _retired.Values)
-        {
-            if (r.Entry != e) continue;
-            old.InFlight -= r.InFlight;
-            old.OpenConnections -= r.OpenConnections;
-        }
-        e.Route = _createRoute(b with { Url = old.Route.Url }, pool); // the label in /status and /metrics stays
-        e.Pool = pool;
-        _byId.Add(e.Route.Id, e);
-        if (old.InFlight == 0) Dispose(old);
-        else _retired.Add(old.Route.Id, old);
-    }
-
-    void Dispose(RetiredRoute old)
-    {
-        _retired.Remove(old.Route.Id);
-        _byId.Remove(old.Route.Id);
-        // Its connections close with its pool; their close notes come after the route has left
-        // _byId and are ignored, so they are counted closed here.
-        old.Entry.OpenConnections -= old.OpenConnections;
-        _gaugesChanged = true;
-        old.Route.Dispose();
-    }
-
-    /// <summary>At stop, after the state loop's last message: closes every backend's connection
-    /// pool, draining ones included (a removed backend's was closed when it drained).</summary>
-    public void DisposeRoutes()
-    {
-        foreach (var e in _entries) e.Route.Dispose();
-        foreach (var r in _retired.Values) r.Route.Dispose(); // old pools still finishing requests
-    }
-
     // Only at InFlight 0, so no retired route of e is left: each was disposed when its own last
     // request ended (e.InFlight counts theirs too).
     void Remove(BackendEntry e)
@@ -339,32 +301,5 @@ public sealed class BackendTable
                 e.OpenConnections, e.LastChange, e.EjectedUntil);
         }
         return new StatusSnapshot(_config.Balancing, list, ConfigStatus);
-    }
-
-    /// <summary>Called by the state loop after each turn: publishes every backend's gauges for
-    /// /metrics when one moved (at most one small array a turn; none when nothing moved).</summary>
-    public void PublishGauges()
-    {
-        if (!_gaugesChanged || _metrics is null) return;
-        _gaugesChanged = false;
-        var published = _metrics.Published;
-        if (published.Length == _entries.Count && Same(published)) return; // e.g. a pick and its outcome in one turn
-        var gauges = new BackendGauges[_entries.Count];
-        for (var i = 0; i < gauges.Length; i++)
-        {
-            var e = _entries[i];
-            gauges[i] = new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible);
-        }
-        _metrics.Publish(gauges);
-    }
-
-    bool Same(BackendGauges[] published)
-    {
-        for (var i = 0; i < published.Length; i++)
-        {
-            var e = _entries[i];
-            if (published[i] != new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible)) return false;
-        }
-        return true;
     }
 }
