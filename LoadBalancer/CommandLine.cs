@@ -9,13 +9,19 @@ namespace LoadBalancer;
 // (a listener that cannot bind; Main says that one).
 public sealed record CommandLine(CommandLine.Action Do, string ConfigPath, bool Strict, string? Problem = null)
 {
-    public enum Action { Run, Check, Help, Version, Invalid }
+    public enum Action { Run, Check, Help, Version, Invalid, Replay }
 
     public const int ExitOk = 0, ExitEnvironment = 1, ExitConfiguration = 2;
+
+    /// <summary>replay: the journal, and --until's time as given (parsed by the replay, which knows the journal's date).</summary>
+    public string? ReplayPath { get; init; }
+    public string? Until { get; init; }
+    public bool PrintStatus { get; init; }
 
     public const string Usage = """
         usage: LoadBalancer [--config PATH] [--strict]            run
                LoadBalancer --check [--config PATH] [--strict]    test the configuration, like nginx -t
+               LoadBalancer replay PATH [--until TIME] [--status]   replay a state journal (journal.path)
                LoadBalancer --help | --version
 
           -c, --config PATH  the configuration file (default: lb.json in the current directory)
@@ -24,13 +30,21 @@ public sealed record CommandLine(CommandLine.Action Do, string ConfigPath, bool 
           --strict           a key the balancer does not know is an error, not a warning
           -h, --help         this text
           --version          the version
+          replay PATH        feed the journal to a fresh state task on a fake clock and compare every
+                             answer: "N messages, M picks, 0 divergences" (exit 0), the first
+                             divergence (exit 1), or a gap the writer left (exit 3)
+          --until TIME       stop at TIME (ISO 8601, or HH:mm:ss UTC on the journal's first day) and
+                             print /status and /events as they were then
+          --status           print /status and /events at the end
 
-        exit codes: 0 ok, 1 the environment (e.g. a port in use), 2 the configuration or the command line
+        exit codes: 0 ok, 1 the environment (e.g. a port in use) or a replay divergence, 2 the
+        configuration or the command line, 3 a replay that reached a gap in the journal
 
         """;
 
     public static CommandLine Parse(string[] args)
     {
+        if (args is ["replay", ..]) return ParseReplay(args[1..]);
         var path = "lb.json";
         bool check = false, strict = false;
         for (var i = 0; i < args.Length; i++)
@@ -48,6 +62,28 @@ public sealed record CommandLine(CommandLine.Action Do, string ConfigPath, bool 
             }
         }
         return new(check ? Action.Check : Action.Run, Path.GetFullPath(path), strict);
+    }
+
+    static CommandLine ParseReplay(string[] args)
+    {
+        string? journal = null, until = null;
+        var status = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--help" or "-h": return new(Action.Help, "lb.json", false);
+                case "--status": status = true; break;
+                case "--until" when i + 1 < args.Length: until = args[++i]; break;
+                case "--until": return new(Action.Invalid, "lb.json", false, "--until needs a TIME");
+                case var a when a.StartsWith("--until=", StringComparison.Ordinal): until = a["--until=".Length..]; break;
+                case var a when a.StartsWith('-'): return new(Action.Invalid, "lb.json", false, $"unknown argument \"{a}\"");
+                case var a when journal is null: journal = a; break;
+                case var a: return new(Action.Invalid, "lb.json", false, $"replay takes one PATH; \"{a}\" is a second");
+            }
+        }
+        if (journal is null) return new(Action.Invalid, "lb.json", false, "replay needs a PATH (the journal.path file)");
+        return new(Action.Replay, "lb.json", false) { ReplayPath = journal, Until = until, PrintStatus = status };
     }
 
     /// <summary>--help, --version and a bad command line: says it and returns the exit code.

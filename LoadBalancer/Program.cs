@@ -54,6 +54,7 @@ public static class Program
 
         var command = CommandLine.Parse(args);
         if (command.Answer() is { } answered) return answered; // --help, --version, a bad argument
+        if (command.Do == CommandLine.Action.Replay) return await Replay.ReplayCommand.Run(command.ReplayPath!, command.Until, command.PrintStatus, Console.Out, Console.Error);
         var warnings = new List<string>();
         if (command.Load(warnings) is not { } config) return CommandLine.ExitConfiguration;
         if (command.Do == CommandLine.Action.Check) return command.Report(config, warnings); // binds nothing
@@ -185,13 +186,27 @@ public static class Program
             config.AccessLog, accessLog, TimeProvider.System, sp.GetRequiredService<ILogger<AccessLogWriter>>(),
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessLogWriter>());
+        // The state journal (journal.path): registered before the state task, so it stops after
+        // it and writes everything the state task recorded. The table's clock is read once per
+        // batch and its policies draw from a seeded source: both go into the journal, so a replay
+        // makes the same decisions.
+        var clock = new StateClock(time);
+        var seed = Random.Shared.Next();
+        var journal = config.Journal.On ? new Journal(channels.Journal.Writer, clock) : null;
+        if (journal is not null)
+        {
+            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>()));
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
+        }
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
-            return new BackendTable(config, pools.Create, time, change => LogChange(log, change), metrics);
+            var table = new BackendTable(config, pools.Create, clock, change => LogChange(log, change), metrics, new Random(seed));
+            journal?.Start(seed, config);
+            return table;
         });
         builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
-            sp.GetRequiredService<ILogger<BackendState>>()));
+            sp.GetRequiredService<ILogger<BackendState>>(), clock, journal));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
         // Made by the container, so the probe's own connection pool is disposed when the app stops.
         builder.Services.AddSingleton(_ => options.Probe ?? new HttpBackendProbe(time));

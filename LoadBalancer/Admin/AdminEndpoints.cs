@@ -5,14 +5,26 @@ using Microsoft.AspNetCore.Http;
 namespace LoadBalancer.Admin;
 
 // The admin listener (loopback by default, never the client port):
-//   GET /healthz  -> 200 "ok"                  the balancer's own liveness
-//   GET /status   -> JSON of every backend      a snapshot asked of the state task
-//   GET /metrics  -> Prometheus text            OpenTelemetry's exporter (wired in Program.cs)
-public sealed class AdminEndpoints(StateClient state)
+//   GET /healthz            -> 200 "ok"               the balancer's own liveness
+//   GET /status             -> JSON of every backend   a snapshot asked of the state task
+//   GET /explain            -> JSON: the next pick's dry run, and why each backend is or is not a candidate
+//   GET /events?since=N     -> JSON: the state changes after N (the last 1000 kept)
+//   POST /backends/drain    {"url": ...} -> 200, 404 unknown url, 401/403 refused (AdminAuth)
+//   POST /backends/undrain  {"url": ...}
+//   GET /metrics            -> Prometheus text          OpenTelemetry's exporter (wired in Program.cs)
+// Every answer is asked of the state task; the POSTs' permission too (the adminToken in force is its).
+public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Logging.ILogger<AdminEndpoints> log)
 {
+    const int MaxBody = 4096;
+
     public async Task HandleAsync(HttpContext context)
     {
         var request = context.Request;
+        if (request.Path.Value is "/backends/drain" or "/backends/undrain")
+        {
+            await DrainAsync(context, drain: request.Path.Value == "/backends/drain").ConfigureAwait(false);
+            return;
+        }
         if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method))
         {
             context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
@@ -21,6 +33,23 @@ public sealed class AdminEndpoints(StateClient state)
         }
         switch (request.Path.Value)
         {
+            case "/explain":
+                var explanation = await state.ExplainAsync().ConfigureAwait(false);
+                context.Response.ContentType = "application/json; charset=utf-8";
+                await WriteExplainAsync(context.Response.Body, explanation).ConfigureAwait(false);
+                break;
+            case "/events":
+                var sinceText = request.Query["since"].ToString();
+                long since = 0;
+                if (sinceText.Length > 0 && !long.TryParse(sinceText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out since))
+                {
+                    await PlainAsync(context, StatusCodes.Status400BadRequest, "since must be a whole number (an event's seq; 0 for all)\n").ConfigureAwait(false);
+                    break;
+                }
+                var page = await state.EventsAsync(since).ConfigureAwait(false);
+                context.Response.ContentType = "application/json; charset=utf-8";
+                await WriteEventsAsync(context.Response.Body, page).ConfigureAwait(false);
+                break;
             case "/healthz":
                 context.Response.ContentType = "text/plain; charset=utf-8";
                 await context.Response.WriteAsync("ok").ConfigureAwait(false);
@@ -33,9 +62,155 @@ public sealed class AdminEndpoints(StateClient state)
             default:
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 context.Response.ContentType = "text/plain; charset=utf-8";
-                await context.Response.WriteAsync("not found: try /healthz, /status or /metrics\n").ConfigureAwait(false);
+                await context.Response.WriteAsync("not found: try /healthz, /status, /explain, /events or /metrics\n").ConfigureAwait(false);
                 break;
         }
+    }
+
+    async Task DrainAsync(HttpContext context, bool drain)
+    {
+        var request = context.Request;
+        if (!HttpMethods.IsPost(request.Method))
+        {
+            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            context.Response.Headers.Allow = "POST";
+            return;
+        }
+        var peer = context.Connection.RemoteIpAddress;
+        var loopback = AdminAuth.IsLoopback(peer);
+        string? url = null;
+        var (body, problem) = await ReadBodyAsync(request).ConfigureAwait(false);
+        if (problem is null)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(body);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("url", out var u) && u.ValueKind == JsonValueKind.String)
+                    url = u.GetString();
+                else problem = "the body must be a JSON object with a \"url\" string";
+            }
+            catch (JsonException)
+            {
+                problem = "the body is not JSON: send {\"url\": \"http://...\"}";
+            }
+        }
+        // Ask even with a bad body: a refused caller learns only that it is refused.
+        var answer = await state.DrainAsync(url ?? "", drain, request.Headers.Authorization.ToString() is { Length: > 0 } a ? a : null, loopback)
+            .ConfigureAwait(false);
+        switch (answer)
+        {
+            case DrainAnswer.Unauthorized:
+                Log.AdminRefused(log, request.Method, request.Path.Value!, peer?.ToString() ?? "?", "no valid bearer token");
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+                await PlainAsync(context, StatusCodes.Status401Unauthorized, "unauthorized: send Authorization: Bearer <adminToken>\n").ConfigureAwait(false);
+                return;
+            case DrainAnswer.Forbidden:
+                Log.AdminRefused(log, request.Method, request.Path.Value!, peer?.ToString() ?? "?", "not a loopback peer and no adminToken is set");
+                await PlainAsync(context, StatusCodes.Status403Forbidden, "forbidden: admin POSTs come from loopback only, unless adminToken is set and sent\n").ConfigureAwait(false);
+                return;
+        }
+        if (problem is not null)
+        {
+            await PlainAsync(context, problem.StartsWith("the body is larger", StringComparison.Ordinal) ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem + "\n").ConfigureAwait(false);
+            return;
+        }
+        if (answer == DrainAnswer.UnknownBackend)
+        {
+            await PlainAsync(context, StatusCodes.Status404NotFound, $"no backend {url}\n").ConfigureAwait(false);
+            return;
+        }
+        context.Response.ContentType = "application/json; charset=utf-8";
+        await using var json = new Utf8JsonWriter(context.Response.Body);
+        json.WriteStartObject();
+        json.WriteString("url", url);
+        json.WriteBoolean("drained", drain);
+        json.WriteEndObject();
+        await json.FlushAsync().ConfigureAwait(false);
+    }
+
+    static async Task<(byte[] Body, string? Problem)> ReadBodyAsync(HttpRequest request)
+    {
+        if (request.ContentLength > MaxBody) return ([], $"the body is larger than {MaxBody} bytes");
+        var buffer = new byte[MaxBody + 1];
+        var n = 0;
+        while (n < buffer.Length)
+        {
+            var read = await request.Body.ReadAsync(buffer.AsMemory(n)).ConfigureAwait(false);
+            if (read == 0) break;
+            n += read;
+        }
+        return n > MaxBody ? ([], $"the body is larger than {MaxBody} bytes") : (buffer[..n], null);
+    }
+
+    static async Task PlainAsync(HttpContext context, int status, string text)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        await context.Response.WriteAsync(text).ConfigureAwait(false);
+    }
+
+    public static async Task WriteExplainAsync(Stream body, Explanation x)
+    {
+        await using var json = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("policy", x.Policy);
+        json.WriteString("chosen", x.Chosen); // null writes null
+        json.WriteString("rule", x.Rule);
+        json.WriteStartArray("candidates");
+        foreach (var c in x.Candidates)
+        {
+            json.WriteStartObject();
+            json.WriteString("url", c.Url);
+            json.WriteString("state", c.State.Label());
+            json.WriteBoolean("eligible", c.Eligible);
+            json.WriteString("reason", c.Reason);
+            json.WriteNumber("weight", c.Weight);
+            json.WriteNumber("effectiveWeight", c.EffectiveWeight);
+            json.WriteNumber("inFlight", c.InFlight);
+            json.WriteNumber("maxInFlight", c.MaxInFlight);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+        await json.FlushAsync().ConfigureAwait(false);
+    }
+
+    public static async Task WriteEventsAsync(Stream body, EventsPage page)
+    {
+        await using var json = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteStartArray("events");
+        foreach (var e in page.Events) WriteEvent(json, e);
+        json.WriteEndArray();
+        json.WriteNumber("next", page.Next);
+        json.WriteEndObject();
+        await json.FlushAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>One state change as /events shows it (and the replay's --until prints it).</summary>
+    public static void WriteEvent(Utf8JsonWriter json, StateChange e)
+    {
+        json.WriteStartObject();
+        json.WriteNumber("seq", e.Seq);
+        json.WriteString("at", Timestamp(e.At));
+        json.WriteString("backend", e.Backend.Url);
+        json.WriteString("from", e.From.Label());
+        json.WriteString("to", e.To);
+        json.WriteString("reason", e.Reason);
+        json.WriteString("rule", e.Why.Rule);
+        json.WriteStartArray("evidence");
+        foreach (var v in e.Evidence)
+        {
+            json.WriteStartObject();
+            json.WriteString("kind", v.Kind);
+            json.WriteString("at", Timestamp(v.At));
+            json.WriteString("result", v.Result);
+            if (v.Status is { } status) json.WriteNumber("status", status);
+            if (v.LatencyMs is { } ms) json.WriteNumber("latencyMs", ms);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
     }
 
     public static async Task WriteStatusAsync(Stream body, StatusSnapshot s)

@@ -7,4 +7,13 @@ namespace LoadBalancer.Balancing;
 public interface IBalancingPolicy
 {
     BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible);
+
+    /// <summary>GET /explain: what Choose would pick now and the rule in words, without doing it:
+    /// no cursor moves, no running weight changes, and any random draw comes from draw, never from
+    /// the live source (so the live sequence, and a journal's replay, stay as they were).</summary>
+    PolicyChoice Explain(ReadOnlySpan<BackendEntry> eligible, Random draw) =>
+        new(null, $"{GetType().Name} has no dry run");
 }
+
+/// <summary>A dry run's answer: the backend Choose would pick (null: the policy cannot say) and why.</summary>
+public readonly record struct PolicyChoice(BackendEntry? Chosen, string Rule);

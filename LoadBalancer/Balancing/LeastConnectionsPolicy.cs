@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using LoadBalancer.Pipeline;
 
 namespace LoadBalancer.Balancing;
@@ -12,6 +14,26 @@ public sealed class LeastConnectionsPolicy : IBalancingPolicy
     {
         var n = eligible.Length;
         var first = (int)(_start++ % (uint)n);
+        return Scan(eligible, first);
+    }
+
+    // The scan Choose would make, from the same start, without moving the start.
+    public PolicyChoice Explain(ReadOnlySpan<BackendEntry> eligible, Random draw)
+    {
+        var n = eligible.Length;
+        var first = (int)(_start % (uint)n);
+        var best = Scan(eligible, first);
+        var text = new StringBuilder("least-connections: inFlight/weight ");
+        foreach (var e in eligible) text.Append(CultureInfo.InvariantCulture, $"{e.Route.Url} {e.InFlight}/{e.Weight}, ");
+        text.Length -= 2;
+        text.Append(CultureInfo.InvariantCulture,
+            $"; the lowest is {best.Route.Url} ({best.InFlight}/{best.Weight}); ties go to the first from {eligible[first].Route.Url} on (the start rotates each pick)");
+        return new(best, text.ToString());
+    }
+
+    static BackendEntry Scan(ReadOnlySpan<BackendEntry> eligible, int first)
+    {
+        var n = eligible.Length;
         var best = eligible[first];
         for (var k = 1; k < n; k++)
         {

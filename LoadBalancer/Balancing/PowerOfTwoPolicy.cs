@@ -1,3 +1,4 @@
+using System.Globalization;
 using LoadBalancer.Pipeline;
 
 namespace LoadBalancer.Balancing;
@@ -7,12 +8,25 @@ namespace LoadBalancer.Balancing;
 // without its herding when many balancers share backends.
 public sealed class PowerOfTwoPolicy(Random random) : IBalancingPolicy
 {
-    public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
+    public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible) => Pick(eligible, random).Chosen;
+
+    // The same rule on the dry run's own draw: the live source is not touched.
+    public PolicyChoice Explain(ReadOnlySpan<BackendEntry> eligible, Random draw)
     {
-        if (eligible.Length == 1) return eligible[0];
+        var (chosen, a, b) = Pick(eligible, draw);
+        if (b is null) return new(chosen, $"power-of-two: {chosen.Route.Url} is the only eligible backend");
+        var why = Load.Less(a, b) || Load.Less(b, a) ? "fewer in flight per weight" : "a tie goes to the first sampled";
+        return new(chosen, string.Create(CultureInfo.InvariantCulture,
+            $"power-of-two (a dry-run draw, not the live one): sampled {a.Route.Url} ({a.InFlight}/{a.Weight}) and {b.Route.Url} ({b.InFlight}/{b.Weight}); {chosen.Route.Url} wins: {why}"));
+    }
+
+    static (BackendEntry Chosen, BackendEntry A, BackendEntry? B) Pick(ReadOnlySpan<BackendEntry> eligible, Random random)
+    {
+        if (eligible.Length == 1) return (eligible[0], eligible[0], null);
         var i = random.Next(eligible.Length);
         var j = random.Next(eligible.Length - 1);
         if (j >= i) j++;
-        return Load.Less(eligible[j], eligible[i]) ? eligible[j] : eligible[i];
+        var chosen = Load.Less(eligible[j], eligible[i]) ? eligible[j] : eligible[i];
+        return (chosen, eligible[i], eligible[j]);
     }
 }

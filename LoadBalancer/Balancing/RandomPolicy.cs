@@ -1,3 +1,4 @@
+using System.Globalization;
 using LoadBalancer.Pipeline;
 
 namespace LoadBalancer.Balancing;
@@ -5,16 +6,26 @@ namespace LoadBalancer.Balancing;
 // Weighted random: a backend of weight 2 is chosen twice as often as one of weight 1.
 public sealed class RandomPolicy(Random random) : IBalancingPolicy
 {
-    public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
+    public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible) => Pick(eligible, random).Chosen;
+
+    public PolicyChoice Explain(ReadOnlySpan<BackendEntry> eligible, Random draw)
+    {
+        var (chosen, r, total) = Pick(eligible, draw);
+        return new(chosen, string.Create(CultureInfo.InvariantCulture,
+            $"weighted random (a dry-run draw, not the live one): drew {r} of the total weight {total}; {chosen.Route.Url} (weight {chosen.Weight}) covers it"));
+    }
+
+    static (BackendEntry Chosen, long Drawn, long Total) Pick(ReadOnlySpan<BackendEntry> eligible, Random random)
     {
         long total = 0;
         foreach (var e in eligible) total += e.Weight;
-        var r = random.NextInt64(total);
+        var drawn = random.NextInt64(total);
+        var r = drawn;
         foreach (var e in eligible)
         {
             r -= e.Weight;
-            if (r < 0) return e;
+            if (r < 0) return (e, drawn, total);
         }
-        return eligible[^1];
+        return (eligible[^1], drawn, total);
     }
 }

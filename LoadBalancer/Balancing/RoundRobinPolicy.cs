@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using LoadBalancer.Pipeline;
 
 namespace LoadBalancer.Balancing;
@@ -21,5 +23,23 @@ public sealed class RoundRobinPolicy : IBalancingPolicy
         }
         best!.CurrentWeight -= total;
         return best;
+    }
+
+    // The same arithmetic on copies: CurrentWeight is read, never written.
+    public PolicyChoice Explain(ReadOnlySpan<BackendEntry> eligible, Random draw)
+    {
+        BackendEntry? best = null;
+        long total = 0, bestWeight = 0;
+        var text = new StringBuilder("smooth weighted round-robin: running weight + weight = ");
+        foreach (var e in eligible)
+        {
+            var w = e.CurrentWeight + e.Weight;
+            total += e.Weight;
+            text.Append(CultureInfo.InvariantCulture, $"{e.Route.Url} {e.CurrentWeight}+{e.Weight}={w}, ");
+            if (best is null || w > bestWeight) (best, bestWeight) = (e, w);
+        }
+        text.Length -= 2;
+        text.Append(CultureInfo.InvariantCulture, $"; the largest is {best!.Route.Url} ({bestWeight}), which then drops by the total weight {total} to {bestWeight - total}");
+        return new(best, text.ToString());
     }
 }

@@ -51,6 +51,9 @@ public static class ConfigDiff
         Duration("limits.requestHeadersTimeout", before.Limits.RequestHeadersTimeout, after.Limits.RequestHeadersTimeout);
         Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
         Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
+        if (before.AdminToken != after.AdminToken) changes.Add("adminToken changed"); // never its value
+        Value("journal.path", before.Journal.Path ?? "off", after.Journal.Path ?? "off");
+        Value("journal.maxSizeMB", before.Journal.MaxBytes >> 20, after.Journal.MaxBytes >> 20);
 
         // A setting added to LbConfig but not to the list above still shows up, if only vaguely.
         var compared = after with
@@ -60,7 +63,7 @@ public static class ConfigDiff
             RequestTimeout = before.RequestTimeout, Retries = before.Retries,
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
             ListenProtocols = before.ListenProtocols, Tls = before.Tls,
-            AccessLog = before.AccessLog,
+            AccessLog = before.AccessLog, AdminToken = before.AdminToken, Journal = before.Journal,
         };
         if (compared != before) changes.Add("other settings");
 

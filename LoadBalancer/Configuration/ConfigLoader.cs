@@ -68,7 +68,7 @@ public static class ConfigLoader
     }
 
     // Every key lb.json may hold, per object, as spelled in the docs.
-    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "$schema"];
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "adminToken", "journal", "$schema"];
     static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
     static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor"];
     static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
@@ -77,6 +77,7 @@ public static class ConfigLoader
     static readonly string[] BackendTlsKeys = ["ca", "serverName", "insecureSkipVerify"];
     static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout"];
     static readonly string[] AccessLogKeys = ["path", "format"];
+    static readonly string[] JournalKeys = ["path", "maxSizeMB"];
 
     sealed class Reader(string file, List<string>? warnings, bool strict)
     {
@@ -134,6 +135,8 @@ public static class ConfigLoader
                     Duration(limits, "requestHeadersTimeout", "limits.requestHeadersTimeout", LimitsConfig.Default.RequestHeadersTimeout)))
             {
                 AccessLog = AccessLog(root),
+                AdminToken = AdminToken(root),
+                Journal = Journal(root),
                 Tls = tls,
                 ListenProtocols = protocols,
             };
@@ -245,6 +248,39 @@ public static class ConfigLoader
             if (certificates.Count == 0) throw Error(key, $"{path}: no PEM certificate in it");
             foreach (var c in certificates) c.Dispose();
             return text;
+        }
+
+        // adminToken: any non-empty printable ASCII without spaces (it travels in a header).
+        string? AdminToken(JsonElement root)
+        {
+            if (String(root, "adminToken", "adminToken") is not { } token) return null;
+            if (token.Length == 0) throw Error("adminToken", "is empty: remove the key or set a token");
+            if (token.Any(c => c is <= ' ' or > '~')) throw Error("adminToken", "must be printable ASCII without spaces");
+            return token;
+        }
+
+        // journal.path: a file, relative to lb.json's folder, whose folder exists; journal.maxSizeMB: its rotation size.
+        JournalConfig Journal(JsonElement root)
+        {
+            if (Get(root, "journal") is not { } section) return JournalConfig.Off;
+            Section(section, "journal", JournalKeys);
+            var max = Int(section, "maxSizeMB", "journal.maxSizeMB", (int)(JournalConfig.DefaultMaxBytes >> 20), 1, 1_000_000) * 1024L * 1024;
+            var text = String(section, "path", "journal.path");
+            if (text is null) return JournalConfig.Off with { MaxBytes = max };
+            if (text.Length == 0) throw Error("journal.path", "is empty: remove the key or name a file");
+            string full;
+            try
+            {
+                full = Resolve(text);
+            }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+            {
+                throw Error("journal.path", $"\"{text}\" is not a file path");
+            }
+            if (Directory.Exists(full)) throw Error("journal.path", $"\"{text}\" is a folder, not a file");
+            var folder = Path.GetDirectoryName(full);
+            if (folder is null || !Directory.Exists(folder)) throw Error("journal.path", $"\"{text}\": the folder {folder} does not exist");
+            return new JournalConfig(full, max);
         }
 
         // accessLog.path: "-" is stdout; a file path is relative to lb.json's folder, which must

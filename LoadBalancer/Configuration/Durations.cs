@@ -33,4 +33,7 @@ public static class Durations
         : t.TotalSeconds < 60 || t.Seconds != 0 ? $"{t.TotalSeconds:0}s"
         : t.TotalMinutes < 60 || t.Minutes != 0 ? $"{t.TotalMinutes:0}m"
         : $"{t.TotalHours:0}h";
+
+    /// <summary>A moment as a wall clock, UTC, to the second: "12:00:31".</summary>
+    public static string Clock(DateTimeOffset t) => t.UtcDateTime.ToString("HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -26,6 +26,23 @@ public sealed record LbConfig(
 
     /// <summary>listenProtocols: Http2 is h2 by ALPN on https, prior-knowledge h2c on http.</summary>
     public HttpProtocols ListenProtocols { get; init; } = HttpProtocols.Http1;
+
+    /// <summary>adminToken: when set, admin POSTs need "Authorization: Bearer" it. Never written to
+    /// the journal (JsonIgnore) nor to a log line.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? AdminToken { get; init; }
+
+    /// <summary>journal.*: the state journal, off unless a path is set. Applies at startup only.</summary>
+    public JournalConfig Journal { get; init; } = JournalConfig.Off;
+}
+
+/// <summary>Where the state journal goes (a full path; null: off) and the size at which it is
+/// rotated once (to Path + ".1", replacing an older one).</summary>
+public sealed record JournalConfig(string? Path, long MaxBytes)
+{
+    public const long DefaultMaxBytes = 100L * 1024 * 1024;
+    public static readonly JournalConfig Off = new(null, DefaultMaxBytes);
+    public bool On => Path is not null;
 }
 
 /// <summary>PEM files, as absolute paths (lb.json names them relative to its own folder).</summary>

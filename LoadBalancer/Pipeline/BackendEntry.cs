@@ -23,7 +23,28 @@ public sealed class BackendEntry(BackendRoute route, int weight)
     public int ConsecutiveFailures { get; set; }
     public DateTimeOffset? EjectedUntil { get; set; }
 
+    /// <summary>A reload removed it: it leaves the table when its last request ends.</summary>
     public bool Draining { get; set; }
+
+    /// <summary>An operator drained it (POST /backends/drain): it stays in the table, out of
+    /// picks, until undrained. A reload that keeps the backend keeps the drain.</summary>
+    public bool OperatorDrain { get; set; }
+
+    /// <summary>The "drained" event of the current operator drain has been reported.</summary>
+    internal bool DrainReported { get; set; }
+
+    // The evidence of the current runs, for the change a rule makes when a run reaches its
+    // threshold: the probes of the current pass-or-fail run and the current run of failed
+    // requests. At most EvidenceKept each (the newest): memory stays bounded whatever the thresholds.
+    internal const int EvidenceKept = 10;
+    internal List<Evidence> ProbeRun { get; } = [];
+    internal List<Evidence> FailureRun { get; } = [];
+
+    internal static void Keep(List<Evidence> run, Evidence e)
+    {
+        if (run.Count == EvidenceKept) run.RemoveAt(0);
+        run.Add(e);
+    }
 
     /// <summary>The last change of State, as logged (null until the first): /status's stateReason.</summary>
     public StateChange? LastChange { get; set; }
@@ -37,7 +58,7 @@ public sealed class BackendEntry(BackendRoute route, int weight)
     public long CurrentWeight { get; set; }
 
     public BackendHealth State =>
-        Draining ? BackendHealth.Draining : EjectedUntil is not null ? BackendHealth.Ejected : Active;
+        Draining || OperatorDrain ? BackendHealth.Draining : EjectedUntil is not null ? BackendHealth.Ejected : Active;
 
     public bool Eligible => State is BackendHealth.Unknown or BackendHealth.Healthy;
 

@@ -6,7 +6,8 @@ namespace LoadBalancer.Pipeline;
 
 // Stage 3, the single owner of all backend state. Reads events (probe results, request
 // outcomes, connection counts, new and rejected configurations) and requests (picks, probe
-// plans, status) and applies them to the BackendTable. Nothing else reads or writes that state,
+// plans, status, explain, events, drain) and applies them to the BackendTable; with journal.path
+// set it also TryWrites each applied message, with its answer, to the journal (never waiting). Nothing else reads or writes that state,
 // so there is no lock anywhere: a handler that wants a backend asks here and waits for the reply.
 // It never awaits I/O: one slow thing here would stall every request.
 //
@@ -24,11 +25,18 @@ public sealed class BackendState : BackgroundService
     readonly BackendTable _table;
     readonly ILogger _log;
     readonly ITimer _wakeTimer;
+    readonly StateClock? _clock;
+    readonly Journal? _journal;
     DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
 
-    public BackendState(PipelineChannels channels, BackendTable table, TimeProvider time, ILogger<BackendState> log)
+    /// <param name="clock">The table's clock, read once per batch (null: the table reads its own).</param>
+    /// <param name="journal">Where every applied message goes, with its answer (null: the journal is off).</param>
+    public BackendState(PipelineChannels channels, BackendTable table, TimeProvider time, ILogger<BackendState> log,
+        StateClock? clock = null, Journal? journal = null)
     {
         _time = time;
+        _clock = clock;
+        _journal = journal;
         _events = channels.Events.Reader;
         _requests = channels.Requests.Reader;
         _eventsWriter = channels.Events.Writer;
@@ -55,18 +63,18 @@ public sealed class BackendState : BackgroundService
         {
             while (await select.WaitAsync().ConfigureAwait(false))
             {
+                _clock?.Advance(); // one reading for the whole batch (and for the journal)
                 // Events first, so the picks of this batch see the freshest health.
                 while (_events.TryRead(out var e)) Handle(e);
                 while (_requests.TryRead(out var r)) Handle(r);
-                _table.Tick();
-                _table.PublishGauges();
-                ArmWakeTimer();
+                EndBatch();
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
             // ran out of time returns before the loop has drained.
             _wakeTimer.Dispose();
             _table.DisposeRoutes();
+            _journal?.Complete();
         }
         catch (Exception ex)
         {
@@ -75,6 +83,7 @@ public sealed class BackendState : BackgroundService
             Log.StateTaskDied(_log, ex);
             _requestsWriter.TryComplete(ex);
             _eventsWriter.TryComplete(ex);
+            _journal?.Complete();
             while (_requests.TryRead(out var r)) Fail(r, ex);
             Environment.ExitCode = 1;
             throw;
@@ -94,27 +103,50 @@ public sealed class BackendState : BackgroundService
         _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
-    void Handle(StateEvent e)
+    // The end of a batch: end the ejections that are due (journaled only when one is: the check
+    // is a no-op otherwise, in the replay too), publish the gauges, set the wake timer.
+    internal void EndBatch()
+    {
+        if (_journal is not null && _clock is not null && _table.NextEjectionEnd <= _clock.Now) _journal.Record(new JournalEntry.EjectionsDue());
+        _table.Tick();
+        _table.PublishGauges();
+        ArmWakeTimer();
+    }
+
+    // Each case applies the message and, when the journal is on, records it (after: an answer is
+    // recorded as given). internal: the journal's round-trip test drives these directly.
+    internal void Handle(StateEvent e)
     {
         try
         {
             switch (e)
             {
-                case RequestOutcome o: _table.Apply(o); break;
+                case RequestOutcome o:
+                    _table.Apply(o);
+                    _journal?.Record(JournalEntry.Ended.Of(o));
+                    break;
                 case ProbeResult p:
                     Log.ProbeResult(_log, p.Backend.Url, p.Status, p.Latency.TotalMilliseconds, p.Error);
                     _table.Apply(p);
+                    _journal?.Record(JournalEntry.Probed.Of(p));
                     break;
-                case ConnectionsChanged c: _table.Apply(c); break;
+                case ConnectionsChanged c:
+                    var delta = _table.Apply(c);
+                    if (delta != 0) _journal?.Record(new JournalEntry.ConnectionsMoved(c.Backend.Id, delta));
+                    break;
                 // Tick() after the batch does the work. The one-shot timer has fired and is
                 // unarmed now: forget _wakeAt, or a wake that comes early (the timer runs on a
                 // coarser clock than GetUtcNow) finds the ejection not over and never re-arms.
                 case Wake: _wakeAt = DateTimeOffset.MaxValue; break;
                 case ConfigChanged c:
                     var changes = _table.Reconcile(c.Config);
+                    _journal?.Record(new JournalEntry.Reloaded(c.Config));
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing, changes);
                     break;
-                case ConfigRejected r: _table.Reject(r.Problem); break; // the watcher has logged it
+                case ConfigRejected r:
+                    _table.Reject(r.Problem); // the watcher has logged it
+                    _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
+                    break;
             }
         }
         catch (Exception ex)
@@ -123,15 +155,43 @@ public sealed class BackendState : BackgroundService
         }
     }
 
-    void Handle(StateRequest r)
+    internal void Handle(StateRequest r)
     {
         try
         {
             switch (r)
             {
-                case PickRequest p: p.Reply.SetResult(_table.Choose(p.Exclude)); break;
-                case ProbePlanRequest p: p.Reply.TrySetResult(_table.ProbePlan()); break;
-                case StatusRequest s: s.Reply.TrySetResult(_table.Snapshot()); break;
+                case PickRequest p:
+                    var pick = _table.Choose(p.Exclude);
+                    _journal?.Record(JournalEntry.Picked.Of(p.Exclude, pick));
+                    p.Reply.SetResult(pick);
+                    break;
+                case ProbePlanRequest p:
+                    var plan = _table.ProbePlan();
+                    _journal?.Record(JournalEntry.Planned.Of(plan));
+                    p.Reply.TrySetResult(plan);
+                    break;
+                case StatusRequest s:
+                    var snapshot = _table.Snapshot();
+                    _journal?.Record(new JournalEntry.StatusTaken());
+                    s.Reply.TrySetResult(snapshot);
+                    break;
+                case ExplainRequest x:
+                    var explanation = _table.Explain();
+                    _journal?.Record(new JournalEntry.Explained());
+                    x.Reply.TrySetResult(explanation);
+                    break;
+                case EventsRequest ev: ev.Reply.TrySetResult(_table.Events.Since(ev.Since)); break; // reads only: not journaled
+                case DrainRequest d:
+                    if (Admin.AdminAuth.Check(_table.Config.AdminToken, d.Authorization, d.Loopback) is { } refused)
+                    {
+                        d.Reply.TrySetResult(refused); // nothing changed: not journaled
+                        break;
+                    }
+                    var found = _table.Drain(d.Url, d.Drain);
+                    _journal?.Record(new JournalEntry.Drained(d.Url, d.Drain, found));
+                    d.Reply.TrySetResult(found ? DrainAnswer.Done : DrainAnswer.UnknownBackend);
+                    break;
             }
         }
         catch (Exception ex)
@@ -149,6 +209,9 @@ public sealed class BackendState : BackgroundService
             case PickRequest p: p.Reply.SetException(ex); break;
             case ProbePlanRequest p: p.Reply.TrySetException(ex); break;
             case StatusRequest s: s.Reply.TrySetException(ex); break;
+            case ExplainRequest x: x.Reply.TrySetException(ex); break;
+            case EventsRequest ev: ev.Reply.TrySetException(ex); break;
+            case DrainRequest d: d.Reply.TrySetException(ex); break;
         }
     }
 

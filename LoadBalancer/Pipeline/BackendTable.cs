@@ -30,6 +30,7 @@ public sealed partial class BackendTable
     IBalancingPolicy _policy;
     DateTimeOffset _nextEjectionEnd = DateTimeOffset.MaxValue;
     bool _gaugesChanged = true; // an in-flight count, an eligibility, a connection count or the set of backends moved
+    long _seq; // the last change's Seq
 
     /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
     public BackendTable(LbConfig config, Func<BackendConfig, BackendRoute> createRoute, TimeProvider time,
@@ -64,6 +65,9 @@ public sealed partial class BackendTable
     public ConfigStatus ConfigStatus { get; private set; } = new(default, 0, null);
     public ForwardingSettings Forwarding { get; private set; }
     public IReadOnlyList<BackendEntry> Entries => _entries;
+
+    /// <summary>The last 1000 changes, for /events.</summary>
+    public EventLog Events { get; } = new();
 
     /// <summary>Replaces the policy (tests use this to inject a faulty one).</summary>
     public IBalancingPolicy Policy { get => _policy; set => _policy = value; }
@@ -109,16 +113,19 @@ public sealed partial class BackendTable
             {
                 e.Failures++;
                 e.ConsecutiveFailures++;
+                BackendEntry.Keep(e.FailureRun, new Evidence(Evidence.Request, _time.GetUtcNow(), o.Kind.Describe(), o.Status > 0 ? o.Status : null));
                 if (e.ConsecutiveFailures >= _config.PassiveHealth.ConsecutiveFailures && e.State is not (BackendHealth.Ejected or BackendHealth.Draining))
                     Eject(e, o.Kind);
             }
             else
             {
                 e.ConsecutiveFailures = 0;
+                if (e.FailureRun.Count > 0) e.FailureRun.Clear();
             }
         }
         if (_retired.TryGetValue(o.Backend.Id, out var old) && --old.InFlight == 0) Dispose(old);
         if (e.Draining && e.InFlight == 0) Remove(e);
+        else if (e.OperatorDrain && e.InFlight == 0) DrainDone(e);
     }
 
     void Eject(BackendEntry e, Outcome last)
@@ -126,8 +133,9 @@ public sealed partial class BackendTable
         var until = _time.GetUtcNow() + _config.PassiveHealth.EjectFor;
         var lastEligible = e.Eligible && _entries.Count(x => x.Eligible) == 1;
         Change(e, () => e.EjectedUntil = until,
-            new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible));
+            new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible), [.. e.FailureRun]);
         e.ConsecutiveFailures = 0;
+        e.FailureRun.Clear();
         _metrics?.Ejection(e.Route.Url);
         if (until < _nextEjectionEnd) _nextEjectionEnd = until;
     }
@@ -141,7 +149,9 @@ public sealed partial class BackendTable
         foreach (var e in _entries)
         {
             if (e.EjectedUntil is not { } until) continue;
-            if (until <= now) Change(e, () => e.EjectedUntil = null, new StateReason.EjectionEnded());
+            if (until <= now)
+                Change(e, () => e.EjectedUntil = null, new StateReason.EjectionEnded(),
+                    [new Evidence(Evidence.Clock, now, $"ejectFor elapsed: ejected until {Durations.Clock(until)}")]);
             else if (until < _nextEjectionEnd) _nextEjectionEnd = until;
         }
     }
@@ -161,30 +171,40 @@ public sealed partial class BackendTable
         e.LastProbe = r;
         _metrics?.Probe(e.Route.Url, r.Latency);
         var hc = _config.HealthCheck;
+        // The run of probes that agree: a pass after failures (or a failure after passes) starts a new one.
+        if (r.Passed ? e.FailedProbes > 0 : e.PassedProbes > 0) e.ProbeRun.Clear();
+        BackendEntry.Keep(e.ProbeRun, Evidence.Of(r));
         if (r.Passed)
         {
             e.PassedProbes++;
             e.FailedProbes = 0;
             if (e.Active == BackendHealth.Unknown)
-                Change(e, () => e.Active = BackendHealth.Healthy, new StateReason.FirstProbePassed(r.Status));
+                Change(e, () => e.Active = BackendHealth.Healthy, new StateReason.FirstProbePassed(r.Status), [.. e.ProbeRun]);
             else if (e.Active == BackendHealth.Unhealthy && e.PassedProbes >= hc.HealthyThreshold)
-                Change(e, () => e.Active = BackendHealth.Healthy, new StateReason.ProbesPassed(e.PassedProbes, r.Status));
+                Change(e, () => e.Active = BackendHealth.Healthy, new StateReason.ProbesPassed(e.PassedProbes, r.Status), [.. e.ProbeRun]);
         }
         else
         {
             e.FailedProbes++;
             e.PassedProbes = 0;
             if (e.Active != BackendHealth.Unhealthy && e.FailedProbes >= hc.UnhealthyThreshold)
-                Change(e, () => e.Active = BackendHealth.Unhealthy, new StateReason.ProbesFailed(e.FailedProbes, r.Status, r.Error));
+                Change(e, () => e.Active = BackendHealth.Unhealthy, new StateReason.ProbesFailed(e.FailedProbes, r.Status, r.Error), [.. e.ProbeRun]);
         }
     }
 
-    public void Apply(ConnectionsChanged c)
+    /// <summary>Returns the net change taken (for the journal).</summary>
+    public int Apply(ConnectionsChanged c)
     {
         var delta = c.Backend.Connections.Take(); // always, even for a route that is gone: it re-arms the notification
-        if (delta == 0 || !_byId.TryGetValue(c.Backend.Id, out var e)) return;
+        ApplyConnections(c.Backend.Id, delta);
+        return delta;
+    }
+
+    public void ApplyConnections(int routeId, int delta)
+    {
+        if (delta == 0 || !_byId.TryGetValue(routeId, out var e)) return;
         e.OpenConnections += delta;
-        if (_retired.TryGetValue(c.Backend.Id, out var old)) old.OpenConnections += delta;
+        if (_retired.TryGetValue(routeId, out var old)) old.OpenConnections += delta;
         _gaugesChanged = true;
     }
 
@@ -203,10 +223,11 @@ public sealed partial class BackendTable
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
 
         var wanted = config.Backends.ToDictionary(b => b.Key);
+        Evidence[] reload = [new Evidence(Evidence.Config, _time.GetUtcNow(), $"configuration {ConfigStatus.Generation + 1} applied")];
         foreach (var e in _entries.ToArray())
         {
             if (wanted.ContainsKey(e.Route.Key) || e.Draining) continue;
-            Change(e, () => e.Draining = true, new StateReason.RemovedFromConfig(e.InFlight));
+            Change(e, () => e.Draining = true, new StateReason.RemovedFromConfig(e.InFlight), reload);
             if (e.InFlight == 0) Remove(e);
         }
 
@@ -218,11 +239,11 @@ public sealed partial class BackendTable
             {
                 e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
-                if (_started) Report(e, new StateChange(e.Route, e.State, new StateReason.Added()));
+                if (_started) Report(e, new StateChange(e.Route, e.State, new StateReason.Added()), e.State, reload);
             }
             else if (e.Draining)
             {
-                Change(e, () => e.Draining = false, new StateReason.BackInConfig());
+                Change(e, () => e.Draining = false, new StateReason.BackInConfig(), reload);
             }
             if (e.Pool != config.Pool || e.Route.Protocol != b.Protocol || e.Route.Tls != b.Tls) ReplaceRoute(e, b, config.Pool);
             e.Weight = b.Weight;
@@ -252,24 +273,28 @@ public sealed partial class BackendTable
         _byId.Remove(e.Route.Id);
         _gaugesChanged = true; // its series leave /metrics with the next snapshot
         e.Route.Dispose();
-        Report(e, new StateChange(e.Route, BackendHealth.Draining, new StateReason.Drained(), Removed: true));
+        Report(e, new StateChange(e.Route, BackendHealth.Draining, new StateReason.Drained(), Removed: true), BackendHealth.Draining,
+            [new Evidence(Evidence.Request, _time.GetUtcNow(), "no request left in flight")]);
     }
 
     // Runs a mutation and reports the change if the visible state moved.
-    void Change(BackendEntry e, Action mutate, StateReason why)
+    void Change(BackendEntry e, Action mutate, StateReason why, Evidence[] evidence)
     {
         var before = e.State;
         var wasEligible = e.Eligible;
         mutate();
         if (e.Eligible != wasEligible) _gaugesChanged = true;
         if (e.State != before)
-            Report(e, new StateChange(e.Route, e.State, why, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()));
+            Report(e, new StateChange(e.Route, e.State, why, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()), before, evidence);
     }
 
-    // The one way a change leaves the table: kept on the entry for /status, then logged.
-    void Report(BackendEntry e, StateChange change)
+    // The one way a change leaves the table: numbered, kept on the entry for /status and in the
+    // ring for /events, then logged.
+    void Report(BackendEntry e, StateChange change, BackendHealth from, Evidence[] evidence)
     {
+        change = change with { Seq = ++_seq, At = _time.GetUtcNow(), From = from, Evidence = evidence };
         e.LastChange = change;
+        Events.Add(change);
         _onChange(change);
     }
 

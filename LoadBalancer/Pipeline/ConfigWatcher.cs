@@ -90,6 +90,12 @@ public sealed class ConfigWatcher(
             Log.EdgeChangeNeedsRestart(log);
             next = next with { ListenProtocols = running.ListenProtocols, Tls = running.Tls };
         }
+        if (next.Journal != running.Journal)
+        {
+            // The journal is one run's record from its start: a new file mid-run could not be replayed.
+            Log.JournalChangeNeedsRestart(log);
+            next = next with { Journal = running.Journal };
+        }
         if (next.Limits != running.Limits)
         {
             // Kestrel reads its limits, and the accept gate its size, when the listener starts.

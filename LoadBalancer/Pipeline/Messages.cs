@@ -12,6 +12,7 @@ namespace LoadBalancer.Pipeline;
 //   periods            ConfigWatcher -> Ticker           TimeSpan: a new probe interval after a reload
 //   accesslog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
 //   accesslogsettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
+//   journal            BackendState  -> JournalWriter    JournalEntry: every message it applied, TryWrite only
 
 public readonly record struct Tick(DateTimeOffset At);
 
@@ -60,6 +61,20 @@ public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : S
 
 /// <summary>A snapshot for /status and /metrics.</summary>
 public sealed record StatusRequest(TaskCompletionSource<StatusSnapshot> Reply) : StateRequest;
+
+/// <summary>GET /explain: a dry run of the next pick (no slot taken, no cursor moved).</summary>
+public sealed record ExplainRequest(TaskCompletionSource<Explanation> Reply) : StateRequest;
+
+/// <summary>GET /events?since=N: the kept state changes after Since.</summary>
+public sealed record EventsRequest(long Since, TaskCompletionSource<EventsPage> Reply) : StateRequest;
+
+/// <summary>POST /backends/drain (Drain true) or /backends/undrain. Authorization is the header
+/// as sent and Loopback whether the peer is; the state task checks them against the adminToken
+/// in force (see AdminAuth) before it touches anything.</summary>
+public sealed record DrainRequest(string Url, bool Drain, string? Authorization, bool Loopback, TaskCompletionSource<DrainAnswer> Reply)
+    : StateRequest;
+
+public enum DrainAnswer { Done, UnknownBackend, Unauthorized, Forbidden }
 
 // ---- the access log: handlers -> AccessLogWriter --------------------------------------------
 

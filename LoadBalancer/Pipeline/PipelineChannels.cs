@@ -60,4 +60,16 @@ public sealed class PipelineChannels
         SingleReader = true,
         SingleWriter = true,
     });
+
+    /// <summary>BackendState -> JournalWriter: every message the state task applied, with its answer.
+    /// Only the state task writes, only with TryWrite (see Journal.cs): a full channel is a gap in
+    /// the journal, counted and marked, never a pick waiting for a disk.</summary>
+    public Channel<JournalEntry> Journal { get; } = Channel.CreateBounded<JournalEntry>(new BoundedChannelOptions(JournalCapacity)
+    {
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+        SingleWriter = true,
+    });
+
+    public const int JournalCapacity = 65536;
 }

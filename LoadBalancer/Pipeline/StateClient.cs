@@ -27,6 +27,13 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
 
     public Task<StatusSnapshot> StatusAsync() => AskAsync<StatusSnapshot>(reply => new StatusRequest(reply));
 
+    public Task<Explanation> ExplainAsync() => AskAsync<Explanation>(reply => new ExplainRequest(reply));
+
+    public Task<EventsPage> EventsAsync(long since) => AskAsync<EventsPage>(reply => new EventsRequest(since, reply));
+
+    public Task<DrainAnswer> DrainAsync(string url, bool drain, string? authorization, bool loopback) =>
+        AskAsync<DrainAnswer>(reply => new DrainRequest(url, drain, authorization, loopback, reply));
+
     /// <summary>Tell without waiting when there is room (the usual case), else wait for room.</summary>
     public ValueTask TellAsync(StateEvent e) => events.TryWrite(e) ? ValueTask.CompletedTask : events.WriteAsync(e);
 

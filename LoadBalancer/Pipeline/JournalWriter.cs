@@ -1,0 +1,133 @@
+using System.Buffers;
+using System.Text.Json;
+using System.Text.Encodings.Web;
+using System.Threading.Channels;
+using LoadBalancer.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace LoadBalancer.Pipeline;
+
+// Stage 7, the state journal: a consumer at the end of a bounded channel with a task of its own,
+// as the access log is. Reads the records the state task made (Journal.cs: TryWrite only), writes
+// each as one JSON line into its own buffer, and writes the buffer to journal.path when it passes
+// 64 KiB and whenever the channel is empty. At startup an existing file is moved to PATH.1 (the
+// previous run); when the file would pass journal.maxSizeMB it is moved to PATH.1 (replacing the
+// older one) and a new file starts: one rotation, so the disk holds at most twice the size. The
+// state task completes the channel when its loop ends; the writer then writes what is queued and
+// closes the file.   Go: for e := range journal { w.Write(line(e)) }
+public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalConfig config, ILogger<JournalWriter> log)
+    : BackgroundService
+{
+    const int WriteAt = 64 * 1024;
+    static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    readonly ArrayBufferWriter<byte> _buffer = new(WriteAt * 2);
+    FileStream? _file;
+    string? _problem;
+
+    // Opened before Kestrel starts, so a journal that cannot be opened is said at startup.
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (config.Path is { } path)
+        {
+            Open(path, rotate: true);
+            if (_file is not null) Log.JournalOpened(log, path, config.MaxBytes >> 20);
+        }
+        return base.StartAsync(cancellationToken);
+    }
+
+    // Without the stopping token: records still come while Kestrel drains. The state task's
+    // completion of the channel ends the loop.
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(RunAsync, CancellationToken.None);
+
+    async Task RunAsync()
+    {
+        using var json = new Utf8JsonWriter(_buffer, JsonOptions);
+        try
+        {
+            while (await entries.WaitToReadAsync().ConfigureAwait(false))
+            {
+                while (entries.TryRead(out var e))
+                {
+                    json.Reset(_buffer);
+                    JsonSerializer.Serialize(json, e, JournalJson.Default.JournalEntry);
+                    json.Flush();
+                    _buffer.Write("\n"u8);
+                    if (_buffer.WrittenCount >= WriteAt) WriteOut();
+                }
+                WriteOut(); // the channel is empty: nothing waits in the buffer
+            }
+        }
+        finally
+        {
+            WriteOut();
+            _file?.Dispose();
+            _file = null;
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // The state task (registered after this stage, so stopped before it) has completed the
+        // channel; wait for the queued records to be written.
+        if (ExecuteTask is { } running)
+        {
+            try
+            {
+                await running.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    void WriteOut()
+    {
+        var bytes = _buffer.WrittenSpan;
+        if (bytes.Length > 0 && config.Path is { } path)
+        {
+            try
+            {
+                if (_file is not null && _file.Position + bytes.Length > config.MaxBytes && _file.Position > 0)
+                {
+                    _file.Dispose();
+                    _file = null;
+                    Open(path, rotate: true);
+                    Log.JournalRotated(log, path);
+                }
+                _file?.Write(bytes);
+                _problem = null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (e.Message != _problem) Log.JournalWriteFailed(log, path, e.Message);
+                _problem = e.Message;
+            }
+        }
+        _buffer.ResetWrittenCount();
+    }
+
+    // A record is never split across files: a rotation happens between writes, and each write ends on a line.
+    void Open(string path, bool rotate)
+    {
+        try
+        {
+            if (rotate && File.Exists(path)) File.Move(path, path + ".1", overwrite: true);
+            _file = new FileStream(path, new FileStreamOptions
+            {
+                Mode = FileMode.Create,
+                Access = FileAccess.Write,
+                Share = FileShare.Read | FileShare.Delete,
+                BufferSize = 0, // the buffer is ours
+            });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Log.JournalCannotOpen(log, path, e.Message);
+            _file = null;
+        }
+    }
+}

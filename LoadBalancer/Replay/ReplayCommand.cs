@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Text.Json;
+using LoadBalancer.Admin;
+using LoadBalancer.Pipeline;
+
+namespace LoadBalancer.Replay;
+
+// `LoadBalancer replay PATH [--until TIME] [--status]`: feeds a state journal, record by record,
+// to a fresh table (Replayer) and compares every recorded answer with the one the replay gives.
+//   exit 0  "N messages, M picks, 0 divergences"
+//   exit 1  the first divergence: its message number (the line in the journal), expected, got
+//   exit 2  the journal cannot be read (no file, not a journal, an unknown version)
+//   exit 3  a gap the writer left (records dropped), or a beginning rotated away
+// When PATH does not begin with a start record (it was rotated mid-run), PATH.1 is read first.
+public static class ReplayCommand
+{
+    public const int ExitDivergence = 1, ExitUnreadable = 2, ExitGap = 3;
+
+    public static async Task<int> Run(string path, string? until, bool printStatus, TextWriter stdout, TextWriter stderr)
+    {
+        if (!File.Exists(path))
+        {
+            await stderr.WriteLineAsync($"error: {path}: no such file").ConfigureAwait(false);
+            return ExitUnreadable;
+        }
+        var lines = File.ReadAllLines(path).ToList();
+        var source = path;
+        if (lines.Count > 0 && !IsStart(lines[0]) && File.Exists(path + ".1"))
+        {
+            lines.InsertRange(0, File.ReadAllLines(path + ".1"));
+            source = $"{path}.1 + {path}";
+        }
+        return await Run(lines, source, until, printStatus, stdout, stderr).ConfigureAwait(false);
+    }
+
+    static bool IsStart(string line) => line.StartsWith("{\"t\":\"start\"", StringComparison.Ordinal);
+
+    /// <summary>The replay of journal lines (message n is lines[n-1]).</summary>
+    public static async Task<int> Run(IReadOnlyList<string> lines, string source, string? until, bool printStatus, TextWriter stdout, TextWriter stderr)
+    {
+        Replayer? replay = null;
+        DateTimeOffset? stopAt = null;
+        var messages = 0;
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var n = i + 1;
+            if (lines[i].Length == 0) continue;
+            JournalEntry? entry;
+            try
+            {
+                entry = JsonSerializer.Deserialize(lines[i], JournalJson.Default.JournalEntry);
+            }
+            catch (Exception e) when (e is JsonException or NotSupportedException)
+            {
+                if (i == lines.Count - 1) // the process died mid-write: the last line is cut short
+                {
+                    await stderr.WriteLineAsync($"note: message {n}, the last line, is incomplete (the balancer stopped while writing it); replayed up to it").ConfigureAwait(false);
+                    break;
+                }
+                await stderr.WriteLineAsync($"error: {source}: message {n} is not a journal record: {e.Message}").ConfigureAwait(false);
+                return ExitUnreadable;
+            }
+            switch (entry)
+            {
+                case JournalEntry.Start start:
+                    if (start.V != JournalEntry.Version)
+                    {
+                        await stderr.WriteLineAsync($"error: {source}: journal version {start.V}; this balancer reads version {JournalEntry.Version}").ConfigureAwait(false);
+                        return ExitUnreadable;
+                    }
+                    replay = new Replayer(start);
+                    if (until is not null && (stopAt = Until(until, start.At)) is null)
+                    {
+                        await stderr.WriteLineAsync($"error: --until {until}: not a time (use 2026-11-25T12:00:31Z or 12:00:31)").ConfigureAwait(false);
+                        return ExitUnreadable;
+                    }
+                    messages++;
+                    continue;
+                case null:
+                    await stderr.WriteLineAsync($"error: {source}: message {n} is not a journal record").ConfigureAwait(false);
+                    return ExitUnreadable;
+            }
+            if (replay is null)
+            {
+                await stderr.WriteLineAsync($"gap at message {n}: {source} does not begin with the run's start record (its beginning was rotated away); a replay needs the run from its start").ConfigureAwait(false);
+                return ExitGap;
+            }
+            if (entry is JournalEntry.Gap gap)
+            {
+                await stdout.WriteLineAsync(Summary(messages, replay.Picks, stopAt)).ConfigureAwait(false);
+                await stderr.WriteLineAsync($"gap at message {n}: the journal writer fell behind and {gap.Dropped} records are missing here; the replay cannot go past it").ConfigureAwait(false);
+                return ExitGap;
+            }
+            if (entry is JournalEntry.Clock c && c.At > stopAt) break;
+            messages++;
+            if (entry.Replay(replay) is var (expected, got))
+            {
+                await stdout.WriteLineAsync($"divergence at message {n} ({Name(entry)}): expected {expected}, got {got}").ConfigureAwait(false);
+                return ExitDivergence;
+            }
+        }
+        if (replay is null)
+        {
+            await stderr.WriteLineAsync($"error: {source}: no start record: not a journal, or an empty one").ConfigureAwait(false);
+            return ExitUnreadable;
+        }
+        await stdout.WriteLineAsync(Summary(messages, replay.Picks, stopAt)).ConfigureAwait(false);
+        if (printStatus || stopAt is not null) await PrintStateAsync(replay, stdout).ConfigureAwait(false);
+        return 0;
+    }
+
+    static string Summary(int messages, int picks, DateTimeOffset? until) =>
+        $"{messages} messages, {picks} picks, 0 divergences" + (until is { } t ? $" (until {t.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ})" : "");
+
+    static string Name(JournalEntry e) => e.GetType().Name.ToLowerInvariant();
+
+    // ISO 8601 (a zone-less one is UTC), or a time of day, UTC, on the day the run started.
+    static DateTimeOffset? Until(string text, DateTimeOffset start)
+    {
+        if (TimeSpan.TryParseExact(text, [@"hh\:mm\:ss", @"hh\:mm\:ss\.FFFFFFF", @"hh\:mm"], CultureInfo.InvariantCulture, out var timeOfDay))
+            return new DateTimeOffset(start.UtcDateTime.Date + timeOfDay, TimeSpan.Zero);
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;
+    }
+
+    static async Task PrintStateAsync(Replayer replay, TextWriter stdout)
+    {
+        var status = new MemoryStream();
+        await AdminEndpoints.WriteStatusAsync(status, replay.Table.Snapshot()).ConfigureAwait(false);
+        var events = new MemoryStream();
+        await AdminEndpoints.WriteEventsAsync(events, replay.Table.Events.Since(0)).ConfigureAwait(false);
+        await stdout.WriteLineAsync("/status:").ConfigureAwait(false);
+        await stdout.WriteLineAsync(System.Text.Encoding.UTF8.GetString(status.ToArray())).ConfigureAwait(false);
+        await stdout.WriteLineAsync("/events:").ConfigureAwait(false);
+        await stdout.WriteLineAsync(System.Text.Encoding.UTF8.GetString(events.ToArray())).ConfigureAwait(false);
+    }
+}
