@@ -222,7 +222,7 @@ public sealed class OperatorVisibilityTests
         config["passiveHealth"] = new System.Text.Json.Nodes.JsonObject { ["consecutiveFailures"] = 3, ["ejectFor"] = "1m" };
         await using var lb = await Balancer.StartAsync(config);
         await lb.Logs.WaitForAsync(bad.Now("healthy")); // its probe passes: only traffic ejects it
-        Assert.Equal("probe passed: 200", (await lb.RequiredStatusAsync(bad)).GetProperty("stateReason").GetString());
+        Assert.Equal("probe passed: 200 [healthCheck: first probe]", (await lb.RequiredStatusAsync(bad)).GetProperty("stateReason").GetString());
         Assert.Equal(JsonValueKind.Null, (await lb.RequiredStatusAsync(bad)).GetProperty("ejectedUntil").ValueKind);
 
         for (var i = 0; i < 5; i++) (await lb.Client.GetAsync("/")).Dispose(); // bad, good, bad, good, bad

@@ -191,7 +191,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         await _client.TellAsync(new ConfigChanged(TestConfigs.Create(A, B)));
         var added = await NextChangeAsync();
 
-        Assert.Equal((B, BackendHealth.Unknown, "added"), (added.Backend.Url, added.State, added.Reason));
+        Assert.Equal((B, BackendHealth.Unknown, "added [reload]"), (added.Backend.Url, added.State, added.Reason));
         await _logs.WaitForAsync($"Configuration reloaded: 2 backends, balancing round-robin; changed: backends added: {B}", Deadline);
         Assert.Equal([A, B], (await StatusAsync()).Backends.Select(s => s.Url));
     }
@@ -276,7 +276,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         _time.Advance(TimeSpan.FromSeconds(1));
         var ended = await NextChangeAsync();
 
-        Assert.Equal((A, BackendHealth.Unknown, "ejection ended"), (ended.Backend.Url, ended.State, ended.Reason));
+        Assert.Equal((A, BackendHealth.Unknown, "ejection ended [passiveHealth.ejectFor]"), (ended.Backend.Url, ended.State, ended.Reason));
         Assert.Equal(BackendHealth.Unknown, (await StatusAsync()).Backends[0].State);
     }
 
@@ -298,7 +298,7 @@ public sealed class BackendStateTests : IAsyncLifetime
         _time.Advance(TimeSpan.FromMilliseconds(1));
         var ended = await NextChangeAsync();
 
-        Assert.Equal((A, "ejection ended"), (ended.Backend.Url, ended.Reason));
+        Assert.Equal((A, "ejection ended [passiveHealth.ejectFor]"), (ended.Backend.Url, ended.Reason));
     }
 
     // Holds the state loop inside Choose (on the loop's own thread) until released.

@@ -26,7 +26,7 @@ public sealed class BackendStateWakeTests
         var client = new StateClient(channels);
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var table = new BackendTable(config, new BackendPools(client).Create, time,
-            change => { if (change.Reason == "ejection ended") ended.TrySetResult(); });
+            change => { if (change.Why is StateReason.EjectionEnded) ended.TrySetResult(); });
         var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance);
         await state.StartAsync(CancellationToken.None);
         try

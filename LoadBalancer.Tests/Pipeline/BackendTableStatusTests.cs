@@ -60,7 +60,7 @@ public sealed class BackendTableStatusTests : IDisposable
         Assert.Equal(now + TimeSpan.FromSeconds(30), a.EjectedUntil);
         var logged = Assert.Single(_changes);
         Assert.Same(logged, a.LastChange); // the very change that was logged, text formatted once
-        Assert.Equal("3 failed requests in a row (last: 502/503/504 status); ejected for 30s", a.LastChange!.Reason);
+        Assert.Equal("3 failed requests in a row (last: 502/503/504 status); ejected for 30s [passiveHealth.consecutiveFailures]", a.LastChange!.Reason);
         // Data before text: the rule and its evidence, for anything that wants more than words.
         Assert.Equal(new StateReason.Ejected(3, Outcome.BadGatewayStatus, TimeSpan.FromSeconds(30), WasLastEligible: false), a.LastChange.Why);
     }
@@ -76,7 +76,7 @@ public sealed class BackendTableStatusTests : IDisposable
 
         Assert.Equal(BackendHealth.Unknown, a.State);
         Assert.Null(a.EjectedUntil);
-        Assert.Equal("ejection ended", a.LastChange?.Reason);
+        Assert.Equal("ejection ended [passiveHealth.ejectFor]", a.LastChange?.Reason);
         Assert.IsType<StateReason.EjectionEnded>(a.LastChange!.Why);
     }
 
@@ -91,7 +91,7 @@ public sealed class BackendTableStatusTests : IDisposable
 
         var a = Status(table, A);
         Assert.Equal(BackendHealth.Unhealthy, a.State);
-        Assert.Equal("2 failed probes: connection refused", a.LastChange?.Reason);
+        Assert.Equal("2 failed probes: connection refused [healthCheck.unhealthyThreshold]", a.LastChange?.Reason);
         Assert.Null(a.EjectedUntil);
     }
 

@@ -261,7 +261,7 @@ public sealed class BackendTableTests
 
         Assert.Equal(BackendHealth.Unknown, Entry(table, A).State); // back to what probes said
         Assert.Equal(["http://a:1 ejected", "http://a:1 unknown"], Changes());
-        Assert.Equal("ejection ended", _changes[^1].Reason);
+        Assert.Equal("ejection ended [passiveHealth.ejectFor]", _changes[^1].Reason);
         Assert.Equal(DateTimeOffset.MaxValue, table.NextEjectionEnd);
     }
 
@@ -341,7 +341,7 @@ public sealed class BackendTableTests
 
         Assert.Equal(BackendHealth.Unknown, Entry(table, B).State);
         var change = Assert.Single(_changes);
-        Assert.Equal((B, BackendHealth.Unknown, "added"), (change.Backend.Url, change.State, change.Reason));
+        Assert.Equal((B, BackendHealth.Unknown, "added [reload]"), (change.Backend.Url, change.State, change.Reason));
         Assert.Contains(B, PickMany(table, 2));
     }
 

@@ -53,7 +53,7 @@ public sealed class EjectionTests
         flaky.Failing = false;
         var back = await lb.Logs.WaitForAsync(l => l.Message.StartsWith(bad.Now(""), StringComparison.Ordinal)
             && l.Message.Contains("ejection ended", StringComparison.Ordinal));
-        Assert.Equal(bad.Now("healthy") + ": ejection ended", back.Message);
+        Assert.Equal(bad.Now("healthy") + ": ejection ended [passiveHealth.ejectFor]", back.Message);
         Assert.Equal("healthy", (await lb.RequiredStatusAsync(bad)).State());
         var bodies = new List<string>();
         for (var i = 0; i < 4; i++) bodies.Add(await lb.Client.GetStringAsync("/"));

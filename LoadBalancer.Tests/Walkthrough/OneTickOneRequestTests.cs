@@ -91,7 +91,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         // change exactly once: this is the line an operator reads.
         a.Pass();
         var up = await _stages.Logs.WaitForAsync("Backend http://a.test is now", Deadline);
-        Assert.Equal("Backend http://a.test is now healthy: probe passed: 200", up.Message);
+        Assert.Equal("Backend http://a.test is now healthy: probe passed: 200 [healthCheck: first probe]", up.Message);
         Assert.Equal(LogLevel.Information, up.Level);
 
         // One interval later the ticker ticks again (we move the clock; nothing sleeps) and the
@@ -101,7 +101,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         a2.Pass();
         b2.Refuse();
         var down = await _stages.Logs.WaitForAsync("Backend http://b.test is now", Deadline);
-        Assert.Equal("Backend http://b.test is now unhealthy: 2 failed probes: connection refused", down.Message);
+        Assert.Equal("Backend http://b.test is now unhealthy: 2 failed probes: connection refused [healthCheck.unhealthyThreshold]", down.Message);
 
         // The effect a client sees: picks skip b. Round-robin runs over the eligible backends only.
         var first = await _stages.PickAsync().WaitAsync(Deadline);

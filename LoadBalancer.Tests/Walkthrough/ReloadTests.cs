@@ -68,7 +68,7 @@ public sealed class ReloadTests : IAsyncLifetime
         // The state task got ConfigChanged: b had nothing in flight, so it drains and is removed
         // at once, its pool closed. Probe plans no longer name it.
         await _logs.WaitForAsync("Configuration reloaded: 1 backends", Deadline);
-        await _logs.WaitForAsync("Backend http://b.test removed: drained; its connection pool is closed", Deadline);
+        await _logs.WaitForAsync("Backend http://b.test removed: drained; its connection pool is closed [reload]", Deadline);
         var plan = await client.ProbePlanAsync().WaitAsync(Deadline);
         Assert.Equal(["http://a.test"], plan.Targets.Select(t => t.Url));
 
