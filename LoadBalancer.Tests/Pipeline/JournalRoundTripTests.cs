@@ -1,0 +1,198 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using CsCheck;
+using LoadBalancer.Configuration;
+using LoadBalancer.Pipeline;
+using LoadBalancer.Replay;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace LoadBalancer.Tests.Pipeline;
+
+// The journal's promise, as a property: whatever the state task is fed (probes, picks with and
+// without excludes, outcomes of those picks, connection counts, reloads that add, remove, reweigh,
+// change the policy or the pools, rejected reloads, probe plans, /status, /explain, drains from
+// the operator, clock steps that end ejections), the journal it writes, replayed on a fresh table,
+// gives every recorded answer again: zero divergences. And a journal with one answer altered is
+// caught at exactly that message.
+public sealed class JournalRoundTripTests
+{
+    static readonly string[] Urls = ["http://a:1", "http://b:2", "http://c:3", "http://d:4"];
+
+    // One step of the state task's input: Op picks what, A/B/C its arguments.
+    public readonly record struct Step(int Op, int A, int B, int C);
+
+    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 13], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
+        .Select((op, a, b, c) => new Step(op, a, b, c));
+
+    [Fact]
+    public void Replay_AnyRecordedRun_ZeroDivergences()
+    {
+        Gen.Select(Gen.Int, StepGen.Array[1, 300]).Sample((seed, steps) =>
+        {
+            var lines = Record(seed, steps);
+            var (exit, stdout, stderr) = Replay(lines);
+            var picks = lines.Count(l => l.StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal));
+            return exit == 0 && stdout.StartsWith($"{lines.Count} messages, {picks} picks, 0 divergences", StringComparison.Ordinal) && stderr.Length == 0;
+        }, iter: 200);
+    }
+
+    [Fact]
+    public void Replay_OneAnswerAltered_Exit1AtExactlyThatMessage()
+    {
+        Gen.Select(Gen.Int, StepGen.Array[20, 200], Gen.Int[0, 1000]).Sample((seed, steps, which) =>
+        {
+            var lines = Record(seed, steps);
+            var answered = Enumerable.Range(0, lines.Count).Where(i => lines[i].StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal)).ToList();
+            if (answered.Count == 0) return true;
+            var i = answered[which % answered.Count];
+            var pick = (JournalEntry.Picked)JsonSerializer.Deserialize(lines[i], JournalJson.Default.JournalEntry)!;
+            lines[i] = JsonSerializer.Serialize<JournalEntry>(pick with { Answer = pick.Answer is null ? 1 : null }, JournalJson.Default.JournalEntry);
+
+            var (exit, stdout, _) = Replay(lines);
+            return exit == 1 && stdout.StartsWith($"divergence at message {i + 1} (picked): expected ", StringComparison.Ordinal);
+        }, iter: 100);
+    }
+
+    [Fact]
+    public void Replay_GapRecord_Exit3AtTheGap()
+    {
+        var lines = Record(1, [new Step(1, 0, 0, 0), new Step(1, 0, 0, 0), new Step(1, 0, 0, 0)]);
+        lines.Insert(3, """{"t":"gap","dropped":5}""");
+        var (exit, _, stderr) = Replay(lines);
+        Assert.Equal(3, exit);
+        Assert.StartsWith("gap at message 4: the journal writer fell behind and 5 records are missing here", stderr);
+    }
+
+    [Fact]
+    public void Replay_NoStartRecord_Exit3()
+    {
+        var lines = Record(1, [new Step(1, 0, 0, 0)]);
+        var (exit, _, stderr) = Replay(lines.Skip(1).ToList());
+        Assert.Equal(3, exit);
+        Assert.Contains("does not begin with the run's start record", stderr);
+    }
+
+    [Fact]
+    public void Journal_FullChannel_GapRecordThenTheRestAndTheCountsSayHowMany()
+    {
+        var channel = Channel.CreateBounded<JournalEntry>(new BoundedChannelOptions(3) { FullMode = BoundedChannelFullMode.Wait });
+        var clock = new StateClock(new FakeTimeProvider());
+        var journal = new Journal(channel.Writer, clock);
+        journal.Start(1, TestConfigs.Create(Urls[0]));
+        journal.Record(new JournalEntry.StatusTaken());
+        journal.Record(new JournalEntry.StatusTaken());
+        journal.Record(new JournalEntry.StatusTaken()); // full: dropped
+        journal.Record(new JournalEntry.StatusTaken()); // full: dropped
+        Assert.Equal(2, journal.Dropped);
+        while (channel.Reader.TryRead(out _)) { }
+        journal.Record(new JournalEntry.Explained());
+
+        Assert.True(channel.Reader.TryRead(out var gap));
+        Assert.Equal(new JournalEntry.Gap(2), gap);
+        Assert.True(channel.Reader.TryRead(out var reading));
+        Assert.IsType<JournalEntry.Clock>(reading); // the reading is said again after a gap
+        Assert.True(channel.Reader.TryRead(out var explained));
+        Assert.IsType<JournalEntry.Explained>(explained);
+    }
+
+    // Runs the steps through the state task's own handlers (BackendState.Handle/EndBatch, as its
+    // loop calls them) with the journal on, and returns the journal as the writer writes it.
+    static List<string> Record(int seed, Step[] steps)
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+        var clock = new StateClock(time);
+        var channels = new PipelineChannels();
+        var journal = new Journal(channels.Journal.Writer, clock);
+        var routes = new RouteFactory();
+        var config = Config(0, 0, 0);
+        var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(seed));
+        journal.Start(seed, config);
+        var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance, clock, journal);
+        var inFlight = new List<BackendRoute>();
+
+        BackendRoute? Route(int n) => table.Entries.Count == 0 ? null : table.Entries[n % table.Entries.Count].Route;
+
+        foreach (var s in steps)
+        {
+            switch (s.Op)
+            {
+                case 0: // a new batch: the clock moves (0 to 40 s), the batch before it ends
+                    state.EndBatch();
+                    time.Advance(TimeSpan.FromMilliseconds(s.A * 40));
+                    clock.Advance();
+                    break;
+                case 1 or 2: // a pick, sometimes a retry that excludes a route
+                    var reply = Reply<Pick>.Rent();
+                    var answer = reply.Task;
+                    state.Handle(new PickRequest(s.B % 3 == 0 && Route(s.C) is { } tried ? [tried] : null, reply));
+                    if (answer.Result.Backend is { } picked) inFlight.Add(picked);
+                    break;
+                case 3 or 4: // an outcome for a pick in flight
+                    if (inFlight.Count == 0) break;
+                    var route = inFlight[s.A % inFlight.Count];
+                    inFlight.Remove(route);
+                    var kind = (Outcome)(s.B % Enum.GetValues<Outcome>().Length);
+                    state.Handle(new RequestOutcome(route, kind, kind == Outcome.BadGatewayStatus ? 503 : kind.HasResponse() ? 200 : 0));
+                    break;
+                case 5 or 6: // a probe result
+                    if (Route(s.A) is not { } probed) break;
+                    var pass = s.B % 2 == 0;
+                    state.Handle(new ProbeResult(probed, clock.Now, pass ? 200 : s.C % 2 == 0 ? 500 : null, TimeSpan.FromMilliseconds(s.C / 7.0), pass || s.C % 2 == 0 ? null : "connection refused"));
+                    break;
+                case 7: // pooled connections opened or closed
+                    if (Route(s.A) is not { } pooled) break;
+                    if (pooled.Connections.Add(s.B % 3 - 1)) state.Handle(new ConnectionsChanged(pooled));
+                    break;
+                case 8: // a reload
+                    state.Handle(new ConfigChanged(Config(s.A, s.B, s.C)));
+                    break;
+                case 9: // a rejected reload, a probe plan
+                    if (s.A % 2 == 0) state.Handle(new ConfigRejected($"lb.json: retries: bad {s.B}"));
+                    else state.Handle(new ProbePlanRequest(new TaskCompletionSource<ProbePlan>()));
+                    break;
+                case 10: // /status, /explain
+                    if (s.A % 2 == 0) state.Handle(new StatusRequest(new TaskCompletionSource<StatusSnapshot>()));
+                    else state.Handle(new ExplainRequest(new TaskCompletionSource<Explanation>()));
+                    break;
+                case 11 or 12: // the operator drains or undrains (a known backend, an unknown one, or a refused caller)
+                    var url = s.A % 5 == 4 ? "http://nobody:9" : Urls[s.A % Urls.Length];
+                    state.Handle(new DrainRequest(url, s.B % 2 == 0, null, Loopback: s.C % 7 != 0, new TaskCompletionSource<DrainAnswer>()));
+                    break;
+                case 13: // /events: read only
+                    state.Handle(new EventsRequest(s.A, new TaskCompletionSource<EventsPage>()));
+                    break;
+            }
+        }
+        state.EndBatch();
+        channels.Journal.Writer.TryComplete();
+        var lines = new List<string>();
+        while (channels.Journal.Reader.TryRead(out var e)) lines.Add(JsonSerializer.Serialize(e, JournalJson.Default.JournalEntry));
+        Assert.Equal(0, journal.Dropped);
+        return lines;
+    }
+
+    // A configuration from three numbers: which backends (at least one), their weights, the
+    // policy, thresholds, the ejection time, and a pool setting (a change replaces every route).
+    static LbConfig Config(int a, int b, int c)
+    {
+        var backends = Urls.Where((_, i) => (a >> i & 1) == 0 || i == a % Urls.Length)
+            .Select((u, i) => TestConfigs.Backend(u, 1 + (b >> i) % 3)).ToArray();
+        var config = TestConfigs.Create(backends);
+        return config with
+        {
+            Balancing = BalancingNames.All[c % BalancingNames.All.Length],
+            HealthCheck = config.HealthCheck with { HealthyThreshold = 1 + b % 3, UnhealthyThreshold = 1 + c % 3 },
+            PassiveHealth = new PassiveHealthConfig(1 + a % 3, TimeSpan.FromSeconds(5 + c % 30)),
+            Pool = config.Pool with { ConnectTimeout = TimeSpan.FromSeconds(1 + c / 500) },
+            Retries = b % 4,
+        };
+    }
+
+    static (int Exit, string Stdout, string Stderr) Replay(List<string> lines)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        var exit = ReplayCommand.Run(lines, "test", until: null, printStatus: false, stdout, stderr).GetAwaiter().GetResult();
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+}
