@@ -8,6 +8,7 @@
 # Ports: backends on BASE, BASE+1, BASE+2, the balancer on BASE+80 and its admin listener on
 # BASE+81, the HTTPS balancer on BASE+82 and its admin listener on BASE+83, where BASE is
 # $LB_DEMO_PORT_BASE (default 8000: 8000-8002, 8080, 8081 as in lb.json, and 8082, 8083).
+# LB_DEMO_KEEP_JOURNAL=FILE keeps a copy of the state journal (for docs/walkthrough.md, "Replay an incident").
 #   LB_DEMO_PORT_BASE=18000 scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +62,8 @@ access_log="$work/access.log"
 sed -e '/"listen"/s/:8080"/:@LB@"/; /"admin"/s/:8081"/:@ADMIN@"/; s/:8000"/:@B0@"/; s/:8001"/:@B1@"/; s/:8002"/:@B2@"/' \
     -e "s/@LB@/$LB_PORT/; s/@ADMIN@/$ADMIN_PORT/; s/@B0@/${PORTS[0]}/; s/@B1@/${PORTS[1]}/; s/@B2@/${PORTS[2]}/" \
     -e '/"admin"/a\
-  "accessLog": { "path": "access.log", "format": "json" },' \
+  "accessLog": { "path": "access.log", "format": "json" },\
+  "journal": { "path": "state.journal" },' \
     lb.json >"$config"
 for port in "${PORTS[@]}" $LB_PORT $ADMIN_PORT; do
   grep -q "127.0.0.1:$port\"" "$config" || fail "lb.json no longer has the demo's ports (8000-8002, 8080, 8081): cannot move them to base $BASE"
@@ -120,7 +122,8 @@ dotnet LoadBalancer/bin/Release/net10.0/LoadBalancer.dll --check --config "$conf
 
 say "Starting the balancer: dotnet LoadBalancer/bin/Release/net10.0/LoadBalancer.dll --config $config"
 dotnet LoadBalancer/bin/Release/net10.0/LoadBalancer.dll --config "$config" >"$work/lb.log" 2>&1 &
-pids+=($!)
+lb_pid=$!
+pids+=($lb_pid)
 wait_for "$ADMIN/healthz" ok 30 || { cat "$work/lb.log"; fail "the balancer did not start"; }
 sed 's/^/   lb| /' "$work/lb.log"
 
@@ -164,6 +167,12 @@ seen=$(traffic 6); echo "   $seen"
 say "What the balancer thinks (GET $ADMIN/status, abridged)"
 curl -s "$ADMIN/status" | grep -E '"(url|state|requests|failures)"' | sed 's/^ */   /'
 
+say "Why (GET $ADMIN/events: every state change with its rule and evidence, abridged)"
+curl -s "$ADMIN/events?since=0" | grep -E '"(seq|backend|to|reason)"' | sed 's/^ */   /' | paste -d' ' - - - - | sed 's/  */ /g; s/^/  /'
+curl -s "$ADMIN/events?since=0" | grep -q '"to": "unhealthy"' || fail "/events has no change to unhealthy"
+say "What the next pick would do (GET $ADMIN/explain, a dry run: nothing moves)"
+curl -s "$ADMIN/explain" | grep -E '"(chosen|rule)"' | sed 's/^ */   /'
+
 https_step() {
 say "HTTPS: a throwaway certificate for 127.0.0.1 and a second balancer on $TLS_LB (admin $TLS_ADMIN_PORT)"
 echo "   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem"
@@ -176,6 +185,7 @@ tls_config="$work/lb-https.json"
 sed -e "/\"listen\"/s|\"http://127.0.0.1:$LB_PORT\"|\"https://127.0.0.1:$TLS_PORT\"|" \
     -e "/\"admin\"/s|:$ADMIN_PORT\"|:$TLS_ADMIN_PORT\"|" \
     -e '/"accessLog"/d' \
+    -e '/"journal"/d' \
     -e '/"listen"/a\
   "tls": { "certificate": "cert.pem", "key": "key.pem" },' \
     "$config" >"$tls_config"
@@ -214,5 +224,18 @@ tail -n 1 "$work/lb-https.log" | sed 's/^/   lb-https| /'
 
 }
 if [ -z "$https_skip" ]; then https_step; else say "HTTPS: skipped: $https_skip"; fi
+
+say "Stopping the balancer (SIGTERM) and replaying its state journal ($work/state.journal)"
+kill "$lb_pid"
+rc=0; wait "$lb_pid" || rc=$?
+left=(); for pid in "${pids[@]}"; do [ "$pid" = "$lb_pid" ] || left+=("$pid"); done; pids=("${left[@]}")
+[ "$rc" = 0 ] || fail "the balancer exited with $rc"
+echo "   \$ dotnet LoadBalancer.dll replay state.journal"
+rc=0; out=$(dotnet LoadBalancer/bin/Release/net10.0/LoadBalancer.dll replay "$work/state.journal" 2>&1) || rc=$?
+echo "   $out"
+[ "$rc" = 0 ] || fail "the replay exited with $rc"
+[[ "$out" == *" 0 divergences"* ]] || fail "the replay did not say 0 divergences"
+# For docs/walkthrough.md's "Replay an incident": keep the journal when asked to.
+if [ -n "${LB_DEMO_KEEP_JOURNAL:-}" ]; then cp "$work/state.journal" "$LB_DEMO_KEEP_JOURNAL"; echo "   kept a copy in $LB_DEMO_KEEP_JOURNAL"; fi
 
 say "Demo finished: everything behaved as shown"

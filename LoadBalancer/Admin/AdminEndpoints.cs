@@ -149,9 +149,13 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
         await context.Response.WriteAsync(text).ConfigureAwait(false);
     }
 
+    // Rules and reasons are text for people: '+', '<' and non-ASCII stay readable (this is JSON for
+    // an API, never pasted into HTML); quotes and control characters are still escaped.
+    static readonly JsonWriterOptions Readable = new() { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static async Task WriteExplainAsync(Stream body, Explanation x)
     {
-        await using var json = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true });
+        await using var json = new Utf8JsonWriter(body, Readable);
         json.WriteStartObject();
         json.WriteString("policy", x.Policy);
         json.WriteString("chosen", x.Chosen); // null writes null
@@ -177,7 +181,7 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
 
     public static async Task WriteEventsAsync(Stream body, EventsPage page)
     {
-        await using var json = new Utf8JsonWriter(body, new JsonWriterOptions { Indented = true });
+        await using var json = new Utf8JsonWriter(body, Readable);
         json.WriteStartObject();
         json.WriteStartArray("events");
         foreach (var e in page.Events) WriteEvent(json, e);
