@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Yarp.ReverseProxy.Forwarder;
@@ -200,7 +201,13 @@ public static class Program
         builder.Services.AddHostedService(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
-            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer));
+            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer,
+            applyLimits: limits =>
+            {
+                connectionLimit.Resize(limits.MaxClientConnections);
+                // Kestrel reads its limits from this options object for each new connection.
+                sp.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+            }));
         if (certificate is not null)
         {
             builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,
