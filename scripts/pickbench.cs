@@ -46,6 +46,29 @@ foreach (var askers in new[] { 1, 8, 64 })
         pick => client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
     await state.StopAsync(CancellationToken.None);
 
+    // 1b. The same with the state journal on (journal.path): the state task also TryWrites a
+    //     record per pick and per outcome, and the JournalWriter stage writes them to a file.
+    var journalChannels = new PipelineChannels();
+    var clock = new StateClock(TimeProvider.System);
+    var journal = new Journal(journalChannels.Journal.Writer, clock);
+    var journalFile = Path.Combine(Path.GetTempPath(), $"pickbench-{Environment.ProcessId}.journal");
+    var writer = new JournalWriter(journalChannels.Journal.Reader, new JournalConfig(journalFile, 1L << 32), NullLogger<JournalWriter>.Instance);
+    var journaled = new BackendState(journalChannels,
+        new BackendTable(config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), clock, _ => { }, random: new Random(1)),
+        TimeProvider.System, NullLogger<BackendState>.Instance, clock, journal);
+    journal.Start(1, config);
+    await writer.StartAsync(CancellationToken.None);
+    await journaled.StartAsync(CancellationToken.None);
+    var journalClient = new StateClient(journalChannels);
+    await RunAsync("round trip, journal on", askers,
+        () => journalClient.PickAsync(),
+        pick => journalClient.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
+    await journaled.StopAsync(CancellationToken.None);
+    await writer.StopAsync(CancellationToken.None);
+    Console.WriteLine($"{"",-22} journal: {new FileInfo(journalFile).Length / 1e6:0.0} MB written, {journal.Dropped} records dropped");
+    File.Delete(journalFile);
+    File.Delete(journalFile + ".1");
+
     // 2. The same table and rules, shared under a lock (what the single owner replaces).
     var table = NewTable();
     var gate = new Lock();
