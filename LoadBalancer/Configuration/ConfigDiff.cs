@@ -56,7 +56,7 @@ public static class ConfigDiff
         Duration("queue.timeout", adA.QueueTimeout, adB.QueueTimeout);
         Value("retryBudget.percent", adA.RetryBudgetPercent, adB.RetryBudgetPercent);
         Value("retryBudget.minPerSecond", adA.RetryBudgetMinPerSecond, adB.RetryBudgetMinPerSecond);
-        Duration("slowStart", adA.SlowStart, adB.SlowStart);
+        Value("slowStart", Off(adA.SlowStart), Off(adB.SlowStart));
         Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
         Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
 
@@ -75,6 +75,7 @@ public static class ConfigDiff
         return changes.Count == 0 ? NoChange : string.Join(", ", changes);
     }
 
+    static string Off(TimeSpan t) => t == TimeSpan.Zero ? "off" : Durations.Format(t);
     static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
     static string Name(BackendProtocol p) => p.ToString().ToLowerInvariant();
 
