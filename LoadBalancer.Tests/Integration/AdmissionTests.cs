@@ -214,4 +214,48 @@ public sealed class AdmissionTests
         held.Release();
         await first;
     }
+
+    [Fact]
+    public async Task AccessLog_QueuedThenServedAndQueueTimeout_QueueMsAndTerminationQueue()
+    {
+        var held = new HeldAnswer();
+        await using var backend = await TestBackend.StartAsync("held", handler: held.Handler);
+        var config = Limited(1, backend);
+        config["queue"] = new JsonObject { ["timeout"] = "300ms" };
+        config["accessLog"] = new JsonObject { ["path"] = "access.log", ["format"] = "json" };
+        await using var lb = await Balancer.StartAsync(config);
+        var path = Path.Combine(Path.GetDirectoryName(lb.ConfigPath)!, "access.log");
+        var first = lb.Client.GetAsync("/first");
+        await held.Arrived;
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await lb.Client.GetAsync("/late")).StatusCode);
+        held.Release();
+        await first;
+
+        var lines = (await AccessLogFile.WaitForCountAsync(path, 2)).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        var late = lines.Single(l => l.GetProperty("target").GetString() == "/late");
+        Assert.Equal("queue", late.GetProperty("termination").GetString());
+        Assert.InRange(late.GetProperty("queueMs").GetDouble(), 300, 1000);
+        var served = lines.Single(l => l.GetProperty("target").GetString() == "/first");
+        Assert.Equal("ok", served.GetProperty("termination").GetString());
+        Assert.Equal(0, served.GetProperty("queueMs").GetDouble());
+    }
+
+    [Fact]
+    public async Task AccessLog_RetryRefusedByTheBudget_TerminationBudget()
+    {
+        var dead = await TestBackend.StartAsync("dead");
+        await dead.StopAsync();
+        await using var live = await TestBackend.StartAsync("live");
+        var config = Balancer.Config(dead, live);
+        config["retryBudget"] = new JsonObject { ["percent"] = 0, ["minPerSecond"] = 0 };
+        config["accessLog"] = new JsonObject { ["path"] = "access.log", ["format"] = "json" };
+        await using var lb = await Balancer.StartAsync(config);
+
+        Assert.Equal(HttpStatusCode.BadGateway, (await lb.Client.GetAsync("/")).StatusCode); // round-robin: the dead one first
+
+        var line = JsonDocument.Parse((await AccessLogFile.WaitForCountAsync(Path.Combine(Path.GetDirectoryName(lb.ConfigPath)!, "access.log"), 1)).Single()).RootElement;
+        Assert.Equal("budget", line.GetProperty("termination").GetString());
+        Assert.Equal(1, line.GetProperty("attempts").GetArrayLength());
+    }
 }
