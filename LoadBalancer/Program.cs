@@ -61,9 +61,14 @@ public static class Program
 
         var options = Environment.GetEnvironmentVariable(ShutdownTimeoutForTests) is { } t && Durations.TryParse(t, out var timeout)
             ? new Options { ShutdownTimeout = timeout } : null;
-        await using var app = Build(config, command.ConfigPath, options);
+        var app = Build(config, command.ConfigPath, options);
         var configLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");
         foreach (var warning in warnings) Log.ConfigWarning(configLog, warning);
+        // A listener that cannot bind: one line and exit, and the app is left undisposed on
+        // purpose. Disposing it cancels the stages' stopping tokens, and since .NET 10 a
+        // BackgroundService's ExecuteAsync runs inside Task.Run(..., stoppingToken): a stage not
+        // yet scheduled then ends Canceled and the host logs that as a crash (Critical, with a
+        // trace), an operator-visible lie about a port in use. Nothing was bound; the process ends.
         try
         {
             await app.StartAsync();
@@ -79,6 +84,7 @@ public static class Program
             Console.Error.WriteLine($"error: cannot listen: {e.Message}");
             return CommandLine.ExitEnvironment;
         }
+        await using var running = app;
         try
         {
             await app.WaitForShutdownAsync();
