@@ -110,24 +110,36 @@ public static partial class Log
     [LoggerMessage(79, LogLevel.Information, "Access log: {Path} was truncated (log rotation by copy); writing on at its new end")]
     public static partial void AccessLogTruncated(ILogger logger, string path);
 
-    // ---- explain, events, drain, journal: 80-89 ----
+    // ---- admission (issue 12): 80-89 ----
 
-    [LoggerMessage(80, LogLevel.Information, "Journal: recording every state-task message to {Path} (rotated once at {MaxMB} MB); replay it with: LoadBalancer replay {Path}")]
+    [LoggerMessage(80, LogLevel.Information, "Backend {Backend} warms up: its effective weight rises from 10% to 100% over {SlowStart} (slowStart)")]
+    public static partial void SlowStartBegins(ILogger logger, string backend, string slowStart);
+
+    [LoggerMessage(81, LogLevel.Warning, "Backend {Backend} not ejected after {Failures} failed requests: {Ejected} of {Total} backends are ejected already (passiveHealth.maxEjectionPercent {Percent}); it stays in")]
+    public static partial void EjectionRefused(ILogger logger, string backend, int failures, int ejected, int total, int percent);
+
+    // At most once a second.
+    [LoggerMessage(82, LogLevel.Warning, "Retry budget spent: {Denied} retries refused since the last line; {Granted} granted for {FirstAttempts} first attempts in the last 10 s (retryBudget.percent {Percent}, minPerSecond {MinPerSecond}) (loadbalancer_retries_denied_total)")]
+    public static partial void RetriesDenied(ILogger logger, long denied, long granted, long firstAttempts, int percent, int minPerSecond);
+
+    // ---- explain, events, drain, journal: 90-99 ----
+
+    [LoggerMessage(90, LogLevel.Information, "Journal: recording every state-task message to {Path} (rotated once at {MaxMB} MB); replay it with: LoadBalancer replay {Path}")]
     public static partial void JournalOpened(ILogger logger, string path, long maxMB);
 
-    [LoggerMessage(81, LogLevel.Error, "Journal: cannot open {Path}: {Problem}; the journal is off")]
+    [LoggerMessage(91, LogLevel.Error, "Journal: cannot open {Path}: {Problem}; the journal is off")]
     public static partial void JournalCannotOpen(ILogger logger, string path, string problem);
 
-    [LoggerMessage(82, LogLevel.Error, "Journal: writing to {Path} failed: {Problem}; those records are lost and a replay will diverge there")]
+    [LoggerMessage(92, LogLevel.Error, "Journal: writing to {Path} failed: {Problem}; those records are lost and a replay will diverge there")]
     public static partial void JournalWriteFailed(ILogger logger, string path, string problem);
 
-    [LoggerMessage(83, LogLevel.Information, "Journal: {Path} reached its size and was moved aside (.1, replacing the older one); a replay reads both")]
+    [LoggerMessage(93, LogLevel.Information, "Journal: {Path} reached its size and was moved aside (.1, replacing the older one); a replay reads both")]
     public static partial void JournalRotated(ILogger logger, string path);
 
-    [LoggerMessage(84, LogLevel.Warning, "Journal: {Dropped} records dropped (the writer fell behind), {Total} since startup; a replay stops at the gap")]
+    [LoggerMessage(94, LogLevel.Warning, "Journal: {Dropped} records dropped (the writer fell behind), {Total} since startup; a replay stops at the gap")]
     public static partial void JournalDropped(ILogger logger, long dropped, long total);
 
-    [LoggerMessage(85, LogLevel.Warning, "Admin: {Method} {Path} from {Peer} refused: {Why}")]
+    [LoggerMessage(95, LogLevel.Warning, "Admin: {Method} {Path} from {Peer} refused: {Why}")]
     public static partial void AdminRefused(ILogger logger, string method, string path, string peer, string why);
 
     [LoggerMessage(25, LogLevel.Warning, "journal.* changes take effect only after a restart; the running journal stays")]

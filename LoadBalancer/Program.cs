@@ -210,7 +210,7 @@ public static class Program
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
-            var table = new BackendTable(config, pools.Create, clock, change => LogChange(log, change), metrics, new Random(seed));
+            var table = new BackendTable(config, pools.Create, clock, change => LogChange(log, change), metrics, new Random(seed), log: log);
             journal?.Start(seed, config);
             return table;
         });

@@ -10,11 +10,13 @@ using Microsoft.Extensions.Time.Testing;
 namespace LoadBalancer.Tests.Pipeline;
 
 // The journal's promise, as a property: whatever the state task is fed (probes, picks with and
-// without excludes, outcomes of those picks, connection counts, reloads that add, remove, reweigh,
-// change the policy or the pools, rejected reloads, probe plans, /status, /explain, drains from
-// the operator, clock steps that end ejections), the journal it writes, replayed on a fresh table,
-// gives every recorded answer again: zero divergences. And a journal with one answer altered is
-// caught at exactly that message.
+// without excludes, picks that wait in the admission queue and are served, time out or are
+// abandoned by their clients, outcomes of those picks, connection counts, reloads that add,
+// remove, reweigh, change the policy, the pools, the limits, the queue, the retry budget or slow
+// start, rejected reloads, probe plans, /status, /explain, drains from the operator, clock steps
+// that end ejections and queue waits, the stop), the journal it writes, replayed on a fresh
+// table, gives every recorded answer again, in order: zero divergences. And a journal with one
+// answer altered is caught at exactly that message.
 public sealed class JournalRoundTripTests
 {
     static readonly string[] Urls = ["http://a:1", "http://b:2", "http://c:3", "http://d:4"];
@@ -22,7 +24,7 @@ public sealed class JournalRoundTripTests
     // One step of the state task's input: Op picks what, A/B/C its arguments.
     public readonly record struct Step(int Op, int A, int B, int C);
 
-    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 13], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
+    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 15], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
         .Select((op, a, b, c) => new Step(op, a, b, c));
 
     [Fact]
@@ -43,15 +45,48 @@ public sealed class JournalRoundTripTests
         Gen.Select(Gen.Int, StepGen.Array[20, 200], Gen.Int[0, 1000]).Sample((seed, steps, which) =>
         {
             var lines = Record(seed, steps);
-            var answered = Enumerable.Range(0, lines.Count).Where(i => lines[i].StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal)).ToList();
+            var answered = Enumerable.Range(0, lines.Count).Where(i => lines[i].StartsWith("{\"t\":\"answer\"", StringComparison.Ordinal)).ToList();
             if (answered.Count == 0) return true;
             var i = answered[which % answered.Count];
-            var pick = (JournalEntry.Picked)JsonSerializer.Deserialize(lines[i], JournalJson.Default.JournalEntry)!;
-            lines[i] = JsonSerializer.Serialize<JournalEntry>(pick with { Answer = pick.Answer is null ? 1 : null }, JournalJson.Default.JournalEntry);
+            var answer = (JournalEntry.Answered)JsonSerializer.Deserialize(lines[i], JournalJson.Default.JournalEntry)!;
+            var altered = answer.Route is null ? answer with { Route = 1, Refusal = Refusal.None } : answer with { Route = null, Refusal = Refusal.NoBackend };
+            lines[i] = JsonSerializer.Serialize<JournalEntry>(altered, JournalJson.Default.JournalEntry);
 
             var (exit, stdout, _) = Replay(lines);
-            return exit == 1 && stdout.StartsWith($"divergence at message {i + 1} (picked): expected ", StringComparison.Ordinal);
+            return exit == 1 && stdout.StartsWith($"divergence at message {i + 1} (answered): expected pick {answer.Pick}: ", StringComparison.Ordinal);
         }, iter: 100);
+    }
+
+    // The property above means something only if the generator reaches every kind of answer:
+    // picks served from the queue, timed out, abandoned, refused by the budget, cut by the stop.
+    [Fact]
+    public void Generator_ReachesEveryKindOfAnswer()
+    {
+        var seen = new HashSet<string>();
+        Gen.Select(Gen.Int, StepGen.Array[50, 300]).Sample((seed, steps) =>
+        {
+            var lines = Record(seed, steps);
+            var entries = lines.Select(l => JsonSerializer.Deserialize(l, JournalJson.Default.JournalEntry)!).ToList();
+            var picked = new HashSet<long>();
+            foreach (var e in entries)
+            {
+                if (e is JournalEntry.Picked p) picked.Add(p.Pick);
+                if (e is JournalEntry.Answered a)
+                {
+                    seen.Add(a.Refusal.ToString());
+                    if (!picked.Contains(a.Pick)) seen.Add("unknown pick");
+                }
+                if (e is JournalEntry.Cancelled) seen.Add("cancel");
+                seen.Add(e.GetType().Name);
+            }
+            // An answer right after something other than its own pick came from the queue.
+            for (var i = 1; i < entries.Count; i++)
+                if (entries[i] is JournalEntry.Answered { Route: not null } && entries[i - 1] is not JournalEntry.Picked) seen.Add("served from the queue");
+        }, iter: 100);
+        Assert.DoesNotContain("unknown pick", seen);
+        foreach (var kind in new[] { "None", "NoBackend", "QueueFull", "QueueTimeout", "Cancelled", "Budget", "Stopping", "served from the queue", "cancel",
+            nameof(JournalEntry.Drained), nameof(JournalEntry.Planned), nameof(JournalEntry.EjectionsDue), nameof(JournalEntry.ConnectionsMoved), nameof(JournalEntry.Reloaded) })
+            Assert.Contains(kind, seen);
     }
 
     [Fact]
@@ -110,6 +145,17 @@ public sealed class JournalRoundTripTests
         journal.Start(seed, config);
         var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance, clock, journal);
         var inFlight = new List<BackendRoute>();
+        var queued = new List<(Reply<Pick> Reply, ValueTask<Pick> Answer, CancellationTokenSource Abort)>();
+
+        // Answers that came from the queue (a freed slot, a timeout, a cancel): their slots are in flight too.
+        void Collect()
+        {
+            foreach (var q in queued.Where(q => q.Answer.IsCompleted).ToList())
+            {
+                queued.Remove(q);
+                if (q.Answer.Result.Backend is { } granted) inFlight.Add(granted);
+            }
+        }
 
         BackendRoute? Route(int n) => table.Entries.Count == 0 ? null : table.Entries[n % table.Entries.Count].Route;
 
@@ -122,11 +168,13 @@ public sealed class JournalRoundTripTests
                     time.Advance(TimeSpan.FromMilliseconds(s.A * 40));
                     clock.Advance();
                     break;
-                case 1 or 2: // a pick, sometimes a retry that excludes a route
+                case 1 or 2: // a pick, sometimes a retry that excludes a route; it may wait in the queue
                     var reply = Reply<Pick>.Rent();
                     var answer = reply.Task;
-                    state.Handle(new PickRequest(s.B % 3 == 0 && Route(s.C) is { } tried ? [tried] : null, reply));
-                    if (answer.Result.Backend is { } picked) inFlight.Add(picked);
+                    var abort = new CancellationTokenSource();
+                    state.Handle(new PickRequest(s.B % 3 == 0 && Route(s.C) is { } tried ? [tried] : null, reply, abort.Token));
+                    if (!answer.IsCompleted) queued.Add((reply, answer, abort));
+                    else if (answer.Result.Backend is { } picked) inFlight.Add(picked);
                     break;
                 case 3 or 4: // an outcome for a pick in flight
                     if (inFlight.Count == 0) break;
@@ -162,9 +210,21 @@ public sealed class JournalRoundTripTests
                 case 13: // /events: read only
                     state.Handle(new EventsRequest(s.A, new TaskCompletionSource<EventsPage>()));
                     break;
+                case 14: // a waiting pick's client leaves: its abort, then the PickCancelled the state task's watch wrote
+                    if (queued.Count == 0) break;
+                    queued[s.A % queued.Count].Abort.Cancel();
+                    while (channels.Events.Reader.TryRead(out var cancelled)) state.Handle(cancelled);
+                    break;
+                case 15: // an abort the loop only sees when it next walks the queue (no PickCancelled read yet)
+                    if (queued.Count > 0) queued[s.A % queued.Count].Abort.Cancel();
+                    break;
             }
+            Collect();
         }
         state.EndBatch();
+        state.Close();
+        Collect();
+        Assert.Empty(queued); // every pick was answered exactly once
         channels.Journal.Writer.TryComplete();
         var lines = new List<string>();
         while (channels.Journal.Reader.TryRead(out var e)) lines.Add(JsonSerializer.Serialize(e, JournalJson.Default.JournalEntry));
@@ -177,15 +237,18 @@ public sealed class JournalRoundTripTests
     static LbConfig Config(int a, int b, int c)
     {
         var backends = Urls.Where((_, i) => (a >> i & 1) == 0 || i == a % Urls.Length)
-            .Select((u, i) => TestConfigs.Backend(u, 1 + (b >> i) % 3)).ToArray();
+            .Select((u, i) => TestConfigs.Backend(u, 1 + (b >> i) % 3) with { MaxInFlight = (c >> i) % 4 == 3 ? 1 : null }).ToArray();
         var config = TestConfigs.Create(backends);
         return config with
         {
             Balancing = BalancingNames.All[c % BalancingNames.All.Length],
             HealthCheck = config.HealthCheck with { HealthyThreshold = 1 + b % 3, UnhealthyThreshold = 1 + c % 3 },
-            PassiveHealth = new PassiveHealthConfig(1 + a % 3, TimeSpan.FromSeconds(5 + c % 30)),
+            PassiveHealth = new PassiveHealthConfig(1 + a % 3, TimeSpan.FromSeconds(5 + c % 30)) { MaxEjectionPercent = 25 + b % 4 * 25 },
             Pool = config.Pool with { ConnectTimeout = TimeSpan.FromSeconds(1 + c / 500) },
             Retries = b % 4,
+            // Admission: tight limits so picks queue; a short queue and timeout; a stingy retry budget; slow start.
+            Admission = new AdmissionConfig(MaxInFlightPerBackend: a % 3, QueueSize: b % 4, QueueTimeout: TimeSpan.FromSeconds(1 + c % 5),
+                RetryBudgetPercent: b % 50, RetryBudgetMinPerSecond: a % 2, SlowStart: TimeSpan.FromSeconds(c % 3 * 10)),
         };
     }
 

@@ -169,7 +169,7 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
             json.WriteBoolean("eligible", c.Eligible);
             json.WriteString("reason", c.Reason);
             json.WriteNumber("weight", c.Weight);
-            json.WriteNumber("effectiveWeight", c.EffectiveWeight);
+            json.WriteNumber("effectiveWeight", Math.Round(c.EffectiveWeight, 3));
             json.WriteNumber("inFlight", c.InFlight);
             json.WriteNumber("maxInFlight", c.MaxInFlight);
             json.WriteEndObject();
@@ -228,6 +228,8 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
             json.WriteStartObject();
             json.WriteString("url", b.Url);
             json.WriteNumber("weight", b.Weight);
+            json.WriteNumber("effectiveWeight", Math.Round(b.EffectiveWeight, 3));
+            json.WriteNumber("maxInFlight", b.MaxInFlight);
             json.WriteString("state", b.State.Label());
             if (b.LastChange is { } change) json.WriteString("stateReason", change.Reason); else json.WriteNull("stateReason");
             if (b.EjectedUntil is { } until) json.WriteString("ejectedUntil", Timestamp(until)); else json.WriteNull("ejectedUntil");
@@ -253,6 +255,9 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteStartObject("queue");
+        json.WriteNumber("length", s.QueueLength);
+        json.WriteEndObject();
         json.WriteStartObject("config");
         json.WriteString("loadedAt", Timestamp(s.Config.LoadedAt));
         json.WriteNumber("generation", s.Config.Generation);

@@ -4,7 +4,7 @@ using LoadBalancer.Pipeline;
 
 namespace LoadBalancer.Balancing;
 
-// Fewest in-flight requests per unit of weight. Ties rotate (the scan starts one further each
+// Fewest in-flight requests per unit of effective weight. Ties rotate (the scan starts one further each
 // time), so idle backends share the traffic instead of the first one taking it all.
 public sealed class LeastConnectionsPolicy : IBalancingPolicy
 {
@@ -24,10 +24,10 @@ public sealed class LeastConnectionsPolicy : IBalancingPolicy
         var first = (int)(_start % (uint)n);
         var best = Scan(eligible, first);
         var text = new StringBuilder("least-connections: inFlight/weight ");
-        foreach (var e in eligible) text.Append(CultureInfo.InvariantCulture, $"{e.Route.Url} {e.InFlight}/{e.Weight}, ");
+        foreach (var e in eligible) text.Append(CultureInfo.InvariantCulture, $"{e.Route.Url} {e.InFlight}/{Units.Of(e.EffectiveWeight)}, ");
         text.Length -= 2;
         text.Append(CultureInfo.InvariantCulture,
-            $"; the lowest is {best.Route.Url} ({best.InFlight}/{best.Weight}); ties go to the first from {eligible[first].Route.Url} on (the start rotates each pick)");
+            $"; the lowest is {best.Route.Url} ({best.InFlight}/{Units.Of(best.EffectiveWeight)}); ties go to the first from {eligible[first].Route.Url} on (the start rotates each pick)");
         return new(best, text.ToString());
     }
 
@@ -44,8 +44,15 @@ public sealed class LeastConnectionsPolicy : IBalancingPolicy
     }
 }
 
+static class Units
+{
+    /// <summary>An effective weight (thousandths, SlowStart.Scale) in weight units: "5", "0.5".</summary>
+    public static string Of(long scaled) => (scaled / (double)SlowStart.Scale).ToString("0.###", CultureInfo.InvariantCulture);
+}
+
 static class Load
 {
-    /// <summary>a.InFlight / a.Weight &lt; b.InFlight / b.Weight, without division.</summary>
-    public static bool Less(BackendEntry a, BackendEntry b) => (long)a.InFlight * b.Weight < (long)b.InFlight * a.Weight;
+    /// <summary>a.InFlight / a.EffectiveWeight &lt; b.InFlight / b.EffectiveWeight, without division
+    /// (the effective weight: a backend in slow start counts as more loaded).</summary>
+    public static bool Less(BackendEntry a, BackendEntry b) => a.InFlight * b.EffectiveWeight < b.InFlight * a.EffectiveWeight;
 }

@@ -17,7 +17,7 @@ public sealed class PowerOfTwoPolicy(Random random) : IBalancingPolicy
         if (b is null) return new(chosen, $"power-of-two: {chosen.Route.Url} is the only eligible backend");
         var why = Load.Less(a, b) || Load.Less(b, a) ? "fewer in flight per weight" : "a tie goes to the first sampled";
         return new(chosen, string.Create(CultureInfo.InvariantCulture,
-            $"power-of-two (a dry-run draw, not the live one): sampled {a.Route.Url} ({a.InFlight}/{a.Weight}) and {b.Route.Url} ({b.InFlight}/{b.Weight}); {chosen.Route.Url} wins: {why}"));
+            $"power-of-two (a dry-run draw, not the live one): sampled {a.Route.Url} ({a.InFlight}/{Units.Of(a.EffectiveWeight)}) and {b.Route.Url} ({b.InFlight}/{Units.Of(b.EffectiveWeight)}); {chosen.Route.Url} wins: {why}"));
     }
 
     static (BackendEntry Chosen, BackendEntry A, BackendEntry? B) Pick(ReadOnlySpan<BackendEntry> eligible, Random random)

@@ -17,8 +17,8 @@ public sealed class RoundRobinPolicy : IBalancingPolicy
         long total = 0;
         foreach (var e in eligible)
         {
-            e.CurrentWeight += e.Weight;
-            total += e.Weight;
+            e.CurrentWeight += e.EffectiveWeight; // Weight, scaled; less while slow start ramps it up
+            total += e.EffectiveWeight;
             if (best is null || e.CurrentWeight > best.CurrentWeight) best = e;
         }
         best!.CurrentWeight -= total;
@@ -33,9 +33,9 @@ public sealed class RoundRobinPolicy : IBalancingPolicy
         var text = new StringBuilder("smooth weighted round-robin: running weight + weight = ");
         foreach (var e in eligible)
         {
-            var w = e.CurrentWeight + e.Weight;
-            total += e.Weight;
-            text.Append(CultureInfo.InvariantCulture, $"{e.Route.Url} {e.CurrentWeight}+{e.Weight}={w}, ");
+            var w = e.CurrentWeight + e.EffectiveWeight;
+            total += e.EffectiveWeight;
+            text.Append(CultureInfo.InvariantCulture, $"{e.Route.Url} {Units.Of(e.CurrentWeight)}+{Units.Of(e.EffectiveWeight)}={Units.Of(w)}, ");
             if (best is null || w > bestWeight) (best, bestWeight) = (e, w);
         }
         text.Length -= 2;

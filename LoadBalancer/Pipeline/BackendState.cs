@@ -37,14 +37,16 @@ public sealed class BackendState : BackgroundService
         _time = time;
         _clock = clock;
         _journal = journal;
+        if (journal is not null) table.Answered = OnAnswered;
         _events = channels.Events.Reader;
         _requests = channels.Requests.Reader;
         _eventsWriter = channels.Events.Writer;
         _requestsWriter = channels.Requests.Writer;
         _table = table;
         _log = log;
-        // The loop never sleeps: a timer tells it (through its own events channel) when an
-        // ejection ends, so the change is logged on time even when no request comes.
+        // The loop never sleeps: one timer tells it (through its own events channel) when its
+        // next deadline is due (an ejection ends, a queued pick times out), so that happens on
+        // time even when no message comes. Never a timer per waiter.
         // If events is full the loop is busy anyway and checks ejections after that batch.
         var wake = _eventsWriter;
         _wakeTimer = time.CreateTimer(_ => wake.TryWrite(Wake.Instance), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -73,6 +75,7 @@ public sealed class BackendState : BackgroundService
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
             // ran out of time returns before the loop has drained.
             _wakeTimer.Dispose();
+            Close(); // no slot will free any more: waiters left get their answer now
             _table.DisposeRoutes();
             _journal?.Complete();
         }
@@ -85,6 +88,7 @@ public sealed class BackendState : BackgroundService
             _eventsWriter.TryComplete(ex);
             _journal?.Complete();
             while (_requests.TryRead(out var r)) Fail(r, ex);
+            _table.CloseQueue(ex);
             Environment.ExitCode = 1;
             throw;
         }
@@ -94,7 +98,7 @@ public sealed class BackendState : BackgroundService
 
     void ArmWakeTimer()
     {
-        var next = _table.NextEjectionEnd;
+        var next = _table.NextDeadline;
         if (next == _wakeAt) return;
         _wakeAt = next;
         // Whole ms, rounded up: Timer truncates to whole ms, which would wake the loop too early.
@@ -103,18 +107,21 @@ public sealed class BackendState : BackgroundService
         _wakeTimer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
-    // The end of a batch: end the ejections that are due (journaled only when one is: the check
-    // is a no-op otherwise, in the replay too), publish the gauges, set the wake timer.
+    // The end of a batch: end the ejections that are due, answer or serve the queued picks,
+    // publish the gauges, set the wake timer. Journaled only when it could act (an ejection due,
+    // a pick queued): otherwise it is a no-op, in the replay too.
     internal void EndBatch()
     {
-        if (_journal is not null && _clock is not null && _table.NextEjectionEnd <= _clock.Now) _journal.Record(new JournalEntry.EjectionsDue());
+        if (_journal is not null && _clock is not null && (_table.QueueLength > 0 || _table.NextEjectionEnd <= _clock.Now))
+            _journal.Record(new JournalEntry.EjectionsDue());
         _table.Tick();
         _table.PublishGauges();
         ArmWakeTimer();
     }
 
-    // Each case applies the message and, when the journal is on, records it (after: an answer is
-    // recorded as given). internal: the journal's round-trip test drives these directly.
+    // With the journal on, each message is recorded before it is applied (JournalEntry.cs), and
+    // each answer when it is given: a pick's through the table's Answered hook (OnAnswered), now
+    // or later from the queue. internal: the journal's round-trip test drives these directly.
     internal void Handle(StateEvent e)
     {
         try
@@ -122,30 +129,35 @@ public sealed class BackendState : BackgroundService
             switch (e)
             {
                 case RequestOutcome o:
-                    _table.Apply(o);
                     _journal?.Record(JournalEntry.Ended.Of(o));
+                    _table.Apply(o);
                     break;
                 case ProbeResult p:
                     Log.ProbeResult(_log, p.Backend.Url, p.Status, p.Latency.TotalMilliseconds, p.Error);
-                    _table.Apply(p);
                     _journal?.Record(JournalEntry.Probed.Of(p));
+                    _table.Apply(p);
                     break;
                 case ConnectionsChanged c:
-                    var delta = _table.Apply(c);
+                    var delta = c.Backend.Connections.Take(); // always, even for a route that is gone: it re-arms the notification
                     if (delta != 0) _journal?.Record(new JournalEntry.ConnectionsMoved(c.Backend.Id, delta));
+                    _table.ApplyConnections(c.Backend.Id, delta);
+                    break;
+                case PickCancelled c:
+                    if (_journal is not null && _queued.TryGetValue(c.Waiter.Request, out var cancelled)) _journal.Record(new JournalEntry.Cancelled(cancelled));
+                    _table.Apply(c);
                     break;
                 // Tick() after the batch does the work. The one-shot timer has fired and is
                 // unarmed now: forget _wakeAt, or a wake that comes early (the timer runs on a
-                // coarser clock than GetUtcNow) finds the ejection not over and never re-arms.
+                // coarser clock than GetUtcNow) finds the deadline not over and never re-arms.
                 case Wake: _wakeAt = DateTimeOffset.MaxValue; break;
                 case ConfigChanged c:
-                    var changes = _table.Reconcile(c.Config);
                     _journal?.Record(new JournalEntry.Reloaded(c.Config));
+                    var changes = _table.Reconcile(c.Config);
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing, changes);
                     break;
                 case ConfigRejected r:
-                    _table.Reject(r.Problem); // the watcher has logged it
                     _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
+                    _table.Reject(r.Problem); // the watcher has logged it
                     break;
             }
         }
@@ -162,24 +174,31 @@ public sealed class BackendState : BackgroundService
             switch (r)
             {
                 case PickRequest p:
-                    var pick = _table.Choose(p.Exclude);
-                    _journal?.Record(JournalEntry.Picked.Of(p.Exclude, pick));
-                    p.Reply.SetResult(pick);
+                    if (_journal is not null)
+                    {
+                        (_picking, _pickingId) = (p, ++_picks);
+                        _journal.Record(JournalEntry.Picked.Of(_pickingId, p.Exclude));
+                    }
+                    if (_table.Pick(p) is { } waiter)
+                    {
+                        if (_journal is not null) _queued[p] = _pickingId;
+                        if (p.Aborted.CanBeCanceled) Watch(waiter, p.Aborted);
+                    }
+                    _picking = null;
                     break;
                 case ProbePlanRequest p:
+                    _journal?.Record(new JournalEntry.Plan());
                     var plan = _table.ProbePlan();
                     _journal?.Record(JournalEntry.Planned.Of(plan));
                     p.Reply.TrySetResult(plan);
                     break;
                 case StatusRequest s:
-                    var snapshot = _table.Snapshot();
                     _journal?.Record(new JournalEntry.StatusTaken());
-                    s.Reply.TrySetResult(snapshot);
+                    s.Reply.TrySetResult(_table.Snapshot());
                     break;
                 case ExplainRequest x:
-                    var explanation = _table.Explain();
                     _journal?.Record(new JournalEntry.Explained());
-                    x.Reply.TrySetResult(explanation);
+                    x.Reply.TrySetResult(_table.Explain());
                     break;
                 case EventsRequest ev: ev.Reply.TrySetResult(_table.Events.Since(ev.Since)); break; // reads only: not journaled
                 case DrainRequest d:
@@ -188,8 +207,9 @@ public sealed class BackendState : BackgroundService
                         d.Reply.TrySetResult(refused); // nothing changed: not journaled
                         break;
                     }
+                    _journal?.Record(new JournalEntry.Drain(d.Url, d.Drain));
                     var found = _table.Drain(d.Url, d.Drain);
-                    _journal?.Record(new JournalEntry.Drained(d.Url, d.Drain, found));
+                    _journal?.Record(new JournalEntry.Drained(found));
                     d.Reply.TrySetResult(found ? DrainAnswer.Done : DrainAnswer.UnknownBackend);
                     break;
             }
@@ -200,6 +220,42 @@ public sealed class BackendState : BackgroundService
             Log.MessageFailed(_log, r.GetType().Name, ex);
             Fail(r, ex);
         }
+    }
+
+    internal void Close()
+    {
+        _journal?.Record(new JournalEntry.Closed());
+        _table.CloseQueue();
+    }
+
+    // Journal only: picks are numbered 1, 2, 3...; the one being handled, and the queued ones by request.
+    long _picks, _pickingId;
+    PickRequest? _picking;
+    readonly Dictionary<PickRequest, long> _queued = new(ReferenceEqualityComparer.Instance);
+
+    void OnAnswered(PickRequest p, Pick pick)
+    {
+        long id;
+        if (ReferenceEquals(p, _picking)) id = _pickingId;
+        else if (!_queued.Remove(p, out id)) return;
+        _journal!.Record(new JournalEntry.Answered(id, pick.Backend?.Id, pick.Refused));
+    }
+
+    // A queued pick's client may leave while it waits: its abort tells this loop (PickCancelled),
+    // which takes it out of the queue without a slot. The callback runs on the aborting thread
+    // and only writes the message; if the waiter was answered first, the message is ignored.
+    void Watch(Waiter waiter, CancellationToken aborted) =>
+        waiter.Registration = aborted.UnsafeRegister(static state =>
+        {
+            var (events, w) = ((ChannelWriter<StateEvent>, Waiter))state!;
+            var e = new PickCancelled(w);
+            if (!events.TryWrite(e)) _ = WriteLaterAsync(events, e);
+        }, (_eventsWriter, waiter));
+
+    static async Task WriteLaterAsync(ChannelWriter<StateEvent> events, StateEvent e)
+    {
+        try { await events.WriteAsync(e).ConfigureAwait(false); }
+        catch (ChannelClosedException) { } // stopping: CloseQueue answers every waiter
     }
 
     static void Fail(StateRequest r, Exception ex)

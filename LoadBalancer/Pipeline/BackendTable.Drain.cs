@@ -26,6 +26,7 @@ public sealed partial class BackendTable
         {
             Change(e, () => e.OperatorDrain = false, new StateReason.OperatorUndrain(), call);
         }
+        Dispatch(); // undrained: waiters may go now; drained: waiters that had only it get their answer
         return true;
     }
 

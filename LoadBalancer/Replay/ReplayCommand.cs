@@ -38,47 +38,52 @@ public static class ReplayCommand
     /// <summary>The replay of journal lines (message n is lines[n-1]).</summary>
     public static async Task<int> Run(IReadOnlyList<string> lines, string source, string? until, bool printStatus, TextWriter stdout, TextWriter stderr)
     {
-        Replayer? replay = null;
-        DateTimeOffset? stopAt = null;
-        var messages = 0;
+        // Read every record first: a client's abort is replayed from where its answer shows it.
+        var entries = new JournalEntry?[lines.Count];
         for (var i = 0; i < lines.Count; i++)
         {
-            var n = i + 1;
             if (lines[i].Length == 0) continue;
-            JournalEntry? entry;
             try
             {
-                entry = JsonSerializer.Deserialize(lines[i], JournalJson.Default.JournalEntry);
+                entries[i] = JsonSerializer.Deserialize(lines[i], JournalJson.Default.JournalEntry)
+                    ?? throw new JsonException("null");
             }
             catch (Exception e) when (e is JsonException or NotSupportedException)
             {
                 if (i == lines.Count - 1) // the process died mid-write: the last line is cut short
                 {
-                    await stderr.WriteLineAsync($"note: message {n}, the last line, is incomplete (the balancer stopped while writing it); replayed up to it").ConfigureAwait(false);
+                    await stderr.WriteLineAsync($"note: message {i + 1}, the last line, is incomplete (the balancer stopped while writing it); replayed up to it").ConfigureAwait(false);
                     break;
                 }
-                await stderr.WriteLineAsync($"error: {source}: message {n} is not a journal record: {e.Message}").ConfigureAwait(false);
+                await stderr.WriteLineAsync($"error: {source}: message {i + 1} is not a journal record: {e.Message}").ConfigureAwait(false);
                 return ExitUnreadable;
             }
-            switch (entry)
+        }
+        var abortsAt = AbortsAt(entries);
+
+        Replayer? replay = null;
+        DateTimeOffset? stopAt = null;
+        var messages = 0;
+        for (var i = 0; i < entries.Length; i++)
+        {
+            var n = i + 1;
+            var entry = entries[i];
+            if (entry is null) continue;
+            if (entry is JournalEntry.Start start)
             {
-                case JournalEntry.Start start:
-                    if (start.V != JournalEntry.Version)
-                    {
-                        await stderr.WriteLineAsync($"error: {source}: journal version {start.V}; this balancer reads version {JournalEntry.Version}").ConfigureAwait(false);
-                        return ExitUnreadable;
-                    }
-                    replay = new Replayer(start);
-                    if (until is not null && (stopAt = Until(until, start.At)) is null)
-                    {
-                        await stderr.WriteLineAsync($"error: --until {until}: not a time (use 2026-11-25T12:00:31Z or 12:00:31)").ConfigureAwait(false);
-                        return ExitUnreadable;
-                    }
-                    messages++;
-                    continue;
-                case null:
-                    await stderr.WriteLineAsync($"error: {source}: message {n} is not a journal record").ConfigureAwait(false);
+                if (start.V != JournalEntry.Version)
+                {
+                    await stderr.WriteLineAsync($"error: {source}: journal version {start.V}; this balancer reads version {JournalEntry.Version}").ConfigureAwait(false);
                     return ExitUnreadable;
+                }
+                replay = new Replayer(start);
+                if (until is not null && (stopAt = Until(until, start.At)) is null)
+                {
+                    await stderr.WriteLineAsync($"error: --until {until}: not a time (use 2026-11-25T12:00:31Z or 12:00:31)").ConfigureAwait(false);
+                    return ExitUnreadable;
+                }
+                messages++;
+                continue;
             }
             if (replay is null)
             {
@@ -91,22 +96,68 @@ public static class ReplayCommand
                 await stderr.WriteLineAsync($"gap at message {n}: the journal writer fell behind and {gap.Dropped} records are missing here; the replay cannot go past it").ConfigureAwait(false);
                 return ExitGap;
             }
-            if (entry is JournalEntry.Clock c && c.At > stopAt) break;
-            messages++;
-            if (entry.Replay(replay) is var (expected, got))
+            if (entry is JournalEntry.Clock c)
             {
-                await stdout.WriteLineAsync($"divergence at message {n} ({Name(entry)}): expected {expected}, got {got}").ConfigureAwait(false);
-                return ExitDivergence;
+                if (c.At > stopAt) break;
+                replay.Clock.Set(c.At);
+                messages++;
+                continue;
             }
+            messages++;
+            if (entry.Answer is { } recorded)
+            {
+                // An output: the next answer the replay gave must be this one.
+                var got = replay.Produced.TryDequeue(out var produced) ? Describe(replay, produced) : "no answer";
+                if (got != Describe(replay, entry)) return await DivergedAsync(stdout, n, entry, Describe(replay, entry), got).ConfigureAwait(false);
+                continue;
+            }
+            // An input: every answer the replay gave so far must have been recorded before it.
+            if (replay.Produced.TryPeek(out var extra))
+                return await DivergedAsync(stdout, n, entry, "no further answer", Describe(replay, extra)).ConfigureAwait(false);
+            if (abortsAt.TryGetValue(i, out var aborted))
+                foreach (var pick in aborted) replay.Abort(pick);
+            entry.Apply(replay);
         }
         if (replay is null)
         {
             await stderr.WriteLineAsync($"error: {source}: no start record: not a journal, or an empty one").ConfigureAwait(false);
             return ExitUnreadable;
         }
+        if (stopAt is null && replay.Produced.TryPeek(out var unrecorded))
+            return await DivergedAsync(stdout, entries.Length + 1, null, "no further answer (end of journal)", Describe(replay, unrecorded)).ConfigureAwait(false);
         await stdout.WriteLineAsync(Summary(messages, replay.Picks, stopAt)).ConfigureAwait(false);
         if (printStatus || stopAt is not null) await PrintStateAsync(replay, stdout).ConfigureAwait(false);
         return 0;
+    }
+
+    static async Task<int> DivergedAsync(TextWriter stdout, int n, JournalEntry? at, string expected, string got)
+    {
+        await stdout.WriteLineAsync($"divergence at message {n} ({(at is null ? "end" : Name(at))}): expected {expected}, got {got}").ConfigureAwait(false);
+        return ExitDivergence;
+    }
+
+    static string Describe(Replayer r, JournalEntry e) => e is JournalEntry.Answered { Route: { } route }
+        ? $"{e.Answer} ({r.Route(route).Url})" : e.Answer ?? Name(e);
+
+    // A pick answered Cancelled: its client left while the live table was applying the input just
+    // before that answer; the replay cancels the pick's abort token just before applying that input.
+    static Dictionary<int, List<long>> AbortsAt(JournalEntry?[] entries)
+    {
+        var at = new Dictionary<int, List<long>>();
+        var lastInput = -1;
+        for (var i = 0; i < entries.Length; i++)
+        {
+            switch (entries[i])
+            {
+                case null or JournalEntry.Clock or JournalEntry.Start or JournalEntry.Gap: break;
+                case JournalEntry.Answered { Refusal: Refusal.Cancelled } a when lastInput >= 0:
+                    if (!at.TryGetValue(lastInput, out var list)) at[lastInput] = list = [];
+                    list.Add(a.Pick);
+                    break;
+                case { Answer: null }: lastInput = i; break;
+            }
+        }
+        return at;
     }
 
     static string Summary(int messages, int picks, DateTimeOffset? until) =>

@@ -7,25 +7,63 @@ namespace LoadBalancer.Replay;
 // configuration, its clock reading, its random seed), on a StateClock the journal sets, with
 // routes that never send. Routes get ids 1, 2, 3... in the order the table asks for them, as
 // BackendPools gives them in the live process, so a journal's route ids name the same backends.
+// The answers the replayed table gives (picks, now or from the queue; probe plans; drains) go to
+// Produced, in order, to be compared with the journal's.
 public sealed class Replayer
 {
     static readonly HttpMessageInvoker NeverSends = new(new NoNetwork());
     readonly Dictionary<int, BackendRoute> _routes = [];
+    readonly Dictionary<PickRequest, long> _pickIds = new(ReferenceEqualityComparer.Instance);
+    readonly Dictionary<long, Waiter> _waiters = [];
+    readonly Dictionary<long, CancellationTokenSource> _aborts = [];
     int _nextId;
 
     public Replayer(JournalEntry.Start start)
     {
         Clock = new StateClock(TimeProvider.System);
         Clock.Set(start.At);
-        Table = new BackendTable(start.Config, Create, Clock, Changes.Add, metrics: null, random: new Random(start.Seed));
+        Table = new BackendTable(start.Config, Create, Clock, Changes.Add, metrics: null, random: new Random(start.Seed))
+        {
+            Answered = (p, pick) =>
+            {
+                _pickIds.Remove(p, out var id);
+                Produced.Enqueue(new JournalEntry.Answered(id, pick.Backend?.Id, pick.Refused));
+            },
+        };
     }
 
     public StateClock Clock { get; }
     public BackendTable Table { get; }
-    public int Picks { get; set; }
+    public int Picks { get; private set; }
+
+    /// <summary>The answers given and not yet compared.</summary>
+    public Queue<JournalEntry> Produced { get; } = new();
 
     /// <summary>Every state change the replay made, as the live table logged them.</summary>
     public List<StateChange> Changes { get; } = [];
+
+    /// <summary>Picks whose clients the journal shows leaving (a Cancelled answer): each gets an
+    /// abort token, cancelled just before the input after which the live table saw it.</summary>
+    public CancellationToken AbortFor(long pick)
+    {
+        if (!_aborts.TryGetValue(pick, out var cts)) _aborts[pick] = cts = new CancellationTokenSource();
+        return cts.Token;
+    }
+
+    public void Abort(long pick) => _aborts.GetValueOrDefault(pick)?.Cancel();
+
+    public void Pick(long id, int[]? exclude)
+    {
+        Picks++;
+        var request = new PickRequest(exclude is null ? null : Array.ConvertAll(exclude, Route), Reply<Pick>.Rent(), AbortFor(id));
+        _pickIds[request] = id;
+        if (Table.Pick(request) is { } waiter) _waiters[id] = waiter;
+    }
+
+    public void Cancel(long id)
+    {
+        if (_waiters.Remove(id, out var waiter)) Table.Apply(new PickCancelled(waiter));
+    }
 
     BackendRoute Create(BackendConfig b, PoolConfig pool)
     {
@@ -41,8 +79,6 @@ public sealed class Replayer
         if (!_routes.TryGetValue(id, out var route)) _routes[id] = route = new BackendRoute(id, $"route {id}", $"route {id}", NeverSends);
         return route;
     }
-
-    public string Describe(int? id) => id is not { } n ? "no backend (503)" : $"{Route(n).Url} (route {n})";
 
     sealed class NoNetwork : HttpMessageHandler
     {
