@@ -67,7 +67,9 @@ public sealed partial class JournalReplayProcessTests
             var picks = records.Where(r => r.GetProperty("t").GetString() == "pick").ToList();
             Assert.Equal(picks.Count, int.Parse(summary.Groups[2].Value));
             // Every pick that named a backend was forwarded there; the backends saw exactly the ones answered.
-            var answered = picks.Count(p => p.GetProperty("answer").ValueKind == JsonValueKind.Number);
+            var answers = records.Where(r => r.GetProperty("t").GetString() == "answer").ToList();
+            Assert.Equal(picks.Count, answers.Count); // every pick answered exactly once
+            var answered = answers.Count(a => a.GetProperty("route").ValueKind == JsonValueKind.Number);
             var outcomes = records.Where(r => r.GetProperty("t").GetString() == "outcome").ToList();
             Assert.Equal(answered, outcomes.Count);
             Assert.Equal(a.Requests + b.Requests + c.Requests, outcomes.Count(o => o.GetProperty("kind").GetString() == "Response"));

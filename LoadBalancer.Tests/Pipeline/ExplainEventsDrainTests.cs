@@ -67,7 +67,7 @@ public sealed class ExplainEventsDrainTests
         }
         var rule = table.Explain().Rule;
         Assert.StartsWith("smooth weighted round-robin: running weight + weight = http://a:1 0+5=5, http://b:2 0+1=1, http://c:3 0+1=1", rule);
-        Assert.Contains("the largest is http://a:1 (5)", rule);
+        Assert.Equal("smooth weighted round-robin: running weight + weight = http://a:1 0+5=5, http://b:2 0+1=1, http://c:3 0+1=1; the largest is http://a:1 (5), which then drops by the total weight 7 to -2", rule);
     }
 
     [Fact]
@@ -115,6 +115,38 @@ public sealed class ExplainEventsDrainTests
         Assert.StartsWith("not eligible: drained by the operator", x.Candidates[2].Reason);
         Assert.All(x.Candidates, c => Assert.False(c.Eligible));
         Assert.All(x.Candidates, c => Assert.Equal((c.Weight, 0), (c.EffectiveWeight, c.MaxInFlight)));
+    }
+
+    [Fact]
+    public void Explain_EveryBackendAtItsLimit_NoChoiceTheRequestWouldQueue_AndTheLimitIsShown()
+    {
+        var config = TestConfigs.Create(A, B) with { Admission = AdmissionConfig.Default with { MaxInFlightPerBackend = 1 } };
+        var table = Table(config);
+        table.Choose(null);
+        table.Choose(null);
+
+        var x = table.Explain();
+
+        Assert.Null(x.Chosen);
+        Assert.Equal("every eligible backend is at its maxInFlight: a request now waits in the queue (0 waiting, queue.size 1000)", x.Rule);
+        Assert.All(x.Candidates, c => Assert.Equal((1, 1, true), (c.InFlight, c.MaxInFlight, c.Eligible)));
+        Assert.EndsWith("; at its limit (maxInFlight 1): no new request until one ends", x.Candidates[0].Reason);
+        Assert.Equal([1, 1], table.Explain().Candidates.Select(c => c.InFlight)); // still no slot taken
+    }
+
+    [Fact]
+    public void Explain_SlowStart_EffectiveWeightOfTheWarmingBackend()
+    {
+        var config = TestConfigs.Create(A, B) with { Admission = AdmissionConfig.Default with { SlowStart = TimeSpan.FromSeconds(10) } };
+        var table = Table(config);
+        table.Drain(A, true);
+        table.Drain(A, false); // eligible again: warms up from 10%
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        var a = table.Explain().Candidates[0];
+
+        Assert.InRange(a.EffectiveWeight, 0.5, 0.6); // 10% + 90% * 5/10
+        Assert.Contains("warming up (slowStart): effective weight 0.55 of 1", a.Reason);
     }
 
     // ---- reasons and events -----------------------------------------------------------------------

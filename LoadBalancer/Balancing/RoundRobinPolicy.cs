@@ -39,7 +39,7 @@ public sealed class RoundRobinPolicy : IBalancingPolicy
             if (best is null || w > bestWeight) (best, bestWeight) = (e, w);
         }
         text.Length -= 2;
-        text.Append(CultureInfo.InvariantCulture, $"; the largest is {best!.Route.Url} ({bestWeight}), which then drops by the total weight {total} to {bestWeight - total}");
+        text.Append(CultureInfo.InvariantCulture, $"; the largest is {best!.Route.Url} ({Units.Of(bestWeight)}), which then drops by the total weight {Units.Of(total)} to {Units.Of(bestWeight - total)}");
         return new(best, text.ToString());
     }
 }
