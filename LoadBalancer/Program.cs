@@ -102,6 +102,8 @@ public static class Program
         public string MeterName { get; init; } = LbMetrics.MeterName;
         /// <summary>How long a stop may drain in all (the contract's 30 s); tests use a few seconds.</summary>
         public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+        /// <summary>The DNS client discovery uses (null: DnsClient's LookupClient on discovery.nameservers).</summary>
+        public Func<DiscoveryConfig, DnsClient.IDnsQuery>? Dns { get; init; }
     }
 
     public static WebApplication Build(LbConfig config, string configPath, Options? options = null)
@@ -176,6 +178,8 @@ public static class Program
         var accessLog = new AccessLog(channels.AccessLog.Writer, metrics);
         builder.Services.AddSingleton(channels);
         builder.Services.AddSingleton(accessLog);
+        var requestKeys = new RequestKeys(config);
+        builder.Services.AddSingleton(requestKeys);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(connectionLimit);
@@ -193,6 +197,9 @@ public static class Program
         builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
             sp.GetRequiredService<ILogger<BackendState>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
+        // After the state task, which answers its first round in StartAsync (backends resolved before listening).
+        builder.Services.AddHostedService(sp => new Discovery.DnsResolver(state, time, sp.GetRequiredService<ILogger<Discovery.DnsResolver>>(),
+            options.Dns));
         // Made by the container, so the probe's own connection pool is disposed when the app stops.
         builder.Services.AddSingleton(_ => options.Probe ?? new HttpBackendProbe(time));
         builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
@@ -200,7 +207,7 @@ public static class Program
         builder.Services.AddHostedService(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
-            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer));
+            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer, requestKeys));
         if (certificate is not null)
         {
             builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,

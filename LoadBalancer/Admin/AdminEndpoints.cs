@@ -48,6 +48,7 @@ public sealed class AdminEndpoints(StateClient state)
         {
             json.WriteStartObject();
             json.WriteString("url", b.Url);
+            if (b.Address is { } address) json.WriteString("address", address);
             json.WriteNumber("weight", b.Weight);
             json.WriteString("state", b.State.Label());
             if (b.LastChange is { } change) json.WriteString("stateReason", change.Reason); else json.WriteNull("stateReason");
@@ -71,6 +72,13 @@ public sealed class AdminEndpoints(StateClient state)
             json.WriteStartObject("connections");
             json.WriteNumber("open", b.OpenConnections);
             json.WriteEndObject();
+            if (b.Discovery is { } discovery)
+            {
+                json.WriteStartObject("discovery");
+                json.WriteBoolean("stale", discovery.Stale);
+                if (discovery.Error is { } error) json.WriteString("error", error); else json.WriteNull("error");
+                json.WriteEndObject();
+            }
             json.WriteEndObject();
         }
         json.WriteEndArray();

@@ -7,4 +7,11 @@ namespace LoadBalancer.Balancing;
 public interface IBalancingPolicy
 {
     BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible);
+
+    /// <summary>A pick for a request that has a hash key (consistent-hash uses it; the others
+    /// ignore it and choose as without).</summary>
+    BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible, PickContext context) => Choose(eligible);
 }
+
+/// <summary>What a policy may know of the request: its hash key (see KeyHash), when it has one.</summary>
+public readonly record struct PickContext(ulong Key);

@@ -51,6 +51,13 @@ public static class ConfigDiff
         Duration("limits.requestHeadersTimeout", before.Limits.RequestHeadersTimeout, after.Limits.RequestHeadersTimeout);
         Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
         Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
+        Value("hashKey", before.HashKey, after.HashKey);
+        Value("hashBalanceFactor", before.HashBalanceFactor, after.HashBalanceFactor);
+        Value("affinity.cookie", before.Affinity?.Cookie ?? "off", after.Affinity?.Cookie ?? "off");
+        if (before.Affinity?.Secret != after.Affinity?.Secret) changes.Add("affinity.secret changed"); // never its value
+        Value("affinity.maxAge", Age(before.Affinity?.MaxAge), Age(after.Affinity?.MaxAge));
+        Duration("discovery.interval", before.Discovery.Interval, after.Discovery.Interval);
+        Value("discovery.nameservers", Servers(before.Discovery), Servers(after.Discovery));
 
         // A setting added to LbConfig but not to the list above still shows up, if only vaguely.
         var compared = after with
@@ -61,12 +68,16 @@ public static class ConfigDiff
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
             ListenProtocols = before.ListenProtocols, Tls = before.Tls,
             AccessLog = before.AccessLog,
+            HashKey = before.HashKey, HashBalanceFactor = before.HashBalanceFactor, Affinity = before.Affinity,
+            Discovery = before.Discovery,
         };
         if (compared != before) changes.Add("other settings");
 
         return changes.Count == 0 ? NoChange : string.Join(", ", changes);
     }
 
+    static string Age(TimeSpan? t) => t is { } d ? Durations.Format(d) : "none";
+    static string Servers(DiscoveryConfig d) => d.Nameservers.Length == 0 ? "system" : d.Nameservers;
     static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
     static string Name(BackendProtocol p) => p.ToString().ToLowerInvariant();
 
@@ -87,6 +98,7 @@ public static class ConfigDiff
             if (!old.TryGetValue(b.Key, out var was)) continue;
             if (was.Protocol != b.Protocol) changes.Add($"{b.Url} protocol {Name(was.Protocol)} -> {Name(b.Protocol)}");
             if (was.Tls != b.Tls) changes.Add($"{b.Url} tls");
+            if (was.Discover != b.Discover) changes.Add($"{b.Url} discover {(was.Discover ? "dns" : "off")} -> {(b.Discover ? "dns" : "off")}");
         }
         if (added.Count == 0 && removed.Count == 0
             && !before.Select(b => b.Key).SequenceEqual(after.Select(b => b.Key)))

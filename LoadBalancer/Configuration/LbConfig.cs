@@ -26,6 +26,48 @@ public sealed record LbConfig(
 
     /// <summary>listenProtocols: Http2 is h2 by ALPN on https, prior-knowledge h2c on http.</summary>
     public HttpProtocols ListenProtocols { get; init; } = HttpProtocols.Http1;
+
+    /// <summary>hashKey: what balancing consistent-hash hashes (client-ip by default).</summary>
+    public HashKeyConfig HashKey { get; init; } = HashKeyConfig.Default;
+
+    /// <summary>hashBalanceFactor: bounded load for consistent-hash (0: off).</summary>
+    public double HashBalanceFactor { get; init; } = 1.25;
+
+    /// <summary>affinity.*: cookie stickiness over any policy; null: off.</summary>
+    public AffinityConfig? Affinity { get; init; }
+
+    /// <summary>discovery.*: how backends with discover "dns" are resolved.</summary>
+    public DiscoveryConfig Discovery { get; init; } = DiscoveryConfig.Default;
+}
+
+/// <summary>Where consistent-hash finds a request's key: a header, a cookie, the client address or the path.</summary>
+public sealed record HashKeyConfig(HashKeySource Source, string? Name)
+{
+    public static readonly HashKeyConfig Default = new(HashKeySource.ClientIp, null);
+
+    public override string ToString() => Source switch
+    {
+        HashKeySource.Header => $"header:{Name}",
+        HashKeySource.Cookie => $"cookie:{Name}",
+        HashKeySource.Path => "path",
+        _ => "client-ip",
+    };
+}
+
+public enum HashKeySource { ClientIp, Header, Cookie, Path }
+
+/// <summary>affinity.*: the cookie's name, the HMAC secret (null: one random per process, so
+/// instances do not agree) and its Max-Age (null: a session cookie).</summary>
+public sealed record AffinityConfig(string Cookie, string? Secret, TimeSpan? MaxAge);
+
+/// <summary>discovery.*: how often discovered hosts are resolved (at most; a shorter record TTL
+/// comes sooner) and which nameservers ask ("ip:port" joined by commas; empty: the system's).</summary>
+public sealed record DiscoveryConfig(TimeSpan Interval, string Nameservers)
+{
+    public static readonly DiscoveryConfig Default = new(TimeSpan.FromSeconds(10), "");
+
+    public System.Net.IPEndPoint[] NameserverEndPoints() =>
+        Nameservers.Length == 0 ? [] : Nameservers.Split(',').Select(System.Net.IPEndPoint.Parse).ToArray();
 }
 
 /// <summary>PEM files, as absolute paths (lb.json names them relative to its own folder).</summary>
@@ -41,6 +83,15 @@ public sealed record BackendConfig(string Url, string Key, Uri Uri, int Weight)
 
     /// <summary>backends[].tls: how an https backend's certificate is checked (null: system trust, URL host).</summary>
     public BackendTlsConfig? Tls { get; init; }
+
+    /// <summary>backends[].discover "dns": the URL's host is resolved, each address one backend.</summary>
+    public bool Discover { get; init; }
+
+    /// <summary>For one address of a discovered host: "ip:port" (null for a backend from lb.json as it is).</summary>
+    public string? Address { get; init; }
+
+    /// <summary>What makes two backends the same: Key, and for a discovered one also its address.</summary>
+    public string Identity => Address is null ? Key : $"{Key}@{Address}";
 }
 
 /// <summary>http1 (HTTP/1.1), h2c (HTTP/2 with prior knowledge, http://) or h2 (HTTP/2 by ALPN, https://).</summary>
@@ -85,6 +136,7 @@ public static class BalancingNames
     public const string LeastConnections = "least-connections";
     public const string PowerOfTwo = "power-of-two";
     public const string Random = "random";
+    public const string ConsistentHash = "consistent-hash";
 
-    public static readonly string[] All = [RoundRobin, LeastConnections, PowerOfTwo, Random];
+    public static readonly string[] All = [RoundRobin, LeastConnections, PowerOfTwo, Random, ConsistentHash];
 }

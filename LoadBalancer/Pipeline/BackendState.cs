@@ -115,6 +115,7 @@ public sealed class BackendState : BackgroundService
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing, changes);
                     break;
                 case ConfigRejected r: _table.Reject(r.Problem); break; // the watcher has logged it
+                case MembershipChanged m: _table.Apply(m); break; // the resolver has logged a failed lookup
             }
         }
         catch (Exception ex)
@@ -129,8 +130,9 @@ public sealed class BackendState : BackgroundService
         {
             switch (r)
             {
-                case PickRequest p: p.Reply.SetResult(_table.Choose(p.Exclude)); break;
+                case PickRequest p: p.Reply.SetResult(_table.Choose(p.Exclude, p.Key)); break;
                 case ProbePlanRequest p: p.Reply.TrySetResult(_table.ProbePlan()); break;
+                case DiscoveryPlanRequest d: d.Reply.TrySetResult(_table.DiscoveryPlan()); break;
                 case StatusRequest s: s.Reply.TrySetResult(_table.Snapshot()); break;
             }
         }
@@ -148,6 +150,7 @@ public sealed class BackendState : BackgroundService
         {
             case PickRequest p: p.Reply.SetException(ex); break;
             case ProbePlanRequest p: p.Reply.TrySetException(ex); break;
+            case DiscoveryPlanRequest d: d.Reply.TrySetException(ex); break;
             case StatusRequest s: s.Reply.TrySetException(ex); break;
         }
     }

@@ -13,7 +13,9 @@ namespace LoadBalancer.Pipeline;
 // through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
 // Split by rule: this file holds picks, health and configuration; BackendTable.Routes.cs the
-// pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics.
+// pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics;
+// BackendTable.Affinity.cs the affinity cookie's tokens; BackendTable.Discovery.cs the
+// addresses DNS discovery found.
 public sealed partial class BackendTable
 {
     readonly List<BackendEntry> _entries = [];
@@ -47,7 +49,7 @@ public sealed partial class BackendTable
         _metrics = metrics;
         _random = random;
         _config = config;
-        _policy = BalancingPolicies.Create(config.Balancing, random);
+        _policy = BalancingPolicies.Create(config.Balancing, random, config.HashBalanceFactor);
         Forwarding = Settings(config);
         Reconcile(config);
         _started = true;
@@ -70,27 +72,31 @@ public sealed partial class BackendTable
 
     // ---- picks ----------------------------------------------------------------------------
 
-    public Pick Choose(BackendRoute[]? exclude)
+    /// <param name="key">The request's hash key and affinity cookie (BackendTable.Affinity.cs), if any.</param>
+    public Pick Choose(BackendRoute[]? exclude, RequestKey key = default)
     {
         ExpireEjections();
         _eligible.Clear();
         foreach (var e in _entries)
-            if (e.Eligible && (exclude is null || !Tried(exclude, e.Route.Key)))
+            if (e.Eligible && (exclude is null || !Tried(exclude, e.Route.Identity)))
                 _eligible.Add(e);
         if (_eligible.Count == 0) return new Pick(null, Forwarding);
 
-        var chosen = _policy.Choose(CollectionsMarshal.AsSpan(_eligible));
+        var eligible = CollectionsMarshal.AsSpan(_eligible);
+        var sticky = Sticky(eligible, key.Affinity);
+        var chosen = sticky ?? (key.Hash is { } hash ? _policy.Choose(eligible, new PickContext(hash)) : _policy.Choose(eligible));
         chosen.InFlight++;
         _gaugesChanged = true;
         if (exclude is { Length: > 0 }) _metrics?.Retry();
-        return new Pick(chosen.Route, Forwarding);
+        // A new cookie unless the request's own named this backend (AffinityToken: null when affinity is off).
+        return new Pick(chosen.Route, Forwarding, sticky is null ? chosen.AffinityToken : null);
     }
 
-    // By Key, not by route: a pool reload may have given a tried backend a new route since.
-    static bool Tried(BackendRoute[] tried, string key)
+    // By identity, not by route: a pool reload may have given a tried backend a new route since.
+    static bool Tried(BackendRoute[] tried, string identity)
     {
         foreach (var r in tried)
-            if (r.Key == key) return true;
+            if (r.Identity == identity) return true;
         return false;
     }
 
@@ -102,8 +108,8 @@ public sealed partial class BackendTable
         if (o.Kind.Side() is not (Side.Client or Side.Balancer)) // never counted: not the backend's doing
         {
             e.Requests++;
-            if (o.Status > 0) _metrics?.Response(e.Route.Url, o.Status);
-            else _metrics?.Failure(e.Route.Url, o.Kind.Describe());
+            if (o.Status > 0) _metrics?.Response(e.Route.Url, o.Status, e.Route.Address);
+            else _metrics?.Failure(e.Route.Url, o.Kind.Describe(), e.Route.Address);
 
             if (o.Kind.IsBackendFailure())
             {
@@ -128,7 +134,7 @@ public sealed partial class BackendTable
         Change(e, () => e.EjectedUntil = until,
             new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible));
         e.ConsecutiveFailures = 0;
-        _metrics?.Ejection(e.Route.Url);
+        _metrics?.Ejection(e.Route.Url, e.Route.Address);
         if (until < _nextEjectionEnd) _nextEjectionEnd = until;
     }
 
@@ -159,7 +165,7 @@ public sealed partial class BackendTable
     {
         if (!_byId.TryGetValue(r.Backend.Id, out var e) || e.Draining) return;
         e.LastProbe = r;
-        _metrics?.Probe(e.Route.Url, r.Latency);
+        _metrics?.Probe(e.Route.Url, r.Latency, e.Route.Address);
         var hc = _config.HealthCheck;
         if (r.Passed)
         {
@@ -198,27 +204,46 @@ public sealed partial class BackendTable
     {
         var changes = ConfigDiff.Describe(_config, config);
         _gaugesChanged = true;
-        if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
+        if (config.Balancing != _config.Balancing || config.HashBalanceFactor != _config.HashBalanceFactor)
+            _policy = BalancingPolicies.Create(config.Balancing, _random, config.HashBalanceFactor);
+        var affinityChanged = config.Affinity?.Secret != _config.Affinity?.Secret || config.Affinity is null != _config.Affinity is null;
         _config = config;
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
 
-        var wanted = config.Backends.ToDictionary(b => b.Key);
+        if (affinityChanged || !_started) SetAffinityTokens();
+        ForgetDiscovered(config);
+        SetBackends(Expand(config.Backends));
+        ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
+        if (_started) _metrics?.ConfigReload(applied: true);
+        return changes;
+    }
+
+    // Makes the backends exactly these (a reload, or discovery's new addresses), by identity:
+    // those that stay keep their state and counters, new ones start unknown, the others drain.
+    void SetBackends(List<BackendConfig> backends)
+    {
+        var config = _config;
+        var wanted = backends.Select(b => b.Identity).ToHashSet();
+        var configured = config.Backends.Select(b => b.Key).ToHashSet();
         foreach (var e in _entries.ToArray())
         {
-            if (wanted.ContainsKey(e.Route.Key) || e.Draining) continue;
-            Change(e, () => e.Draining = true, new StateReason.RemovedFromConfig(e.InFlight));
+            if (wanted.Contains(e.Route.Identity) || e.Draining) continue;
+            Change(e, () => e.Draining = true, configured.Contains(e.Route.Key) && e.Route.Address is { } gone
+                ? new StateReason.VanishedFromDns(gone, e.InFlight)
+                : new StateReason.RemovedFromConfig(e.InFlight));
             if (e.InFlight == 0) Remove(e);
         }
 
-        var ordered = new List<BackendEntry>(config.Backends.Count);
-        foreach (var b in config.Backends)
+        var ordered = new List<BackendEntry>(backends.Count);
+        foreach (var b in backends)
         {
-            var e = _entries.Find(x => x.Route.Key == b.Key);
+            var e = _entries.Find(x => x.Route.Identity == b.Identity);
             if (e is null)
             {
                 e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
-                if (_started) Report(e, new StateChange(e.Route, e.State, new StateReason.Added()));
+                e.AffinityToken = Token(e);
+                if (_started) Report(e, new StateChange(e.Route, e.State, b.Address is { } address ? new StateReason.Discovered(address) : new StateReason.Added()));
             }
             else if (e.Draining)
             {
@@ -231,9 +256,7 @@ public sealed partial class BackendTable
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
         _entries.Clear();
         _entries.AddRange(ordered);
-        ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
-        if (_started) _metrics?.ConfigReload(applied: true);
-        return changes;
+        _gaugesChanged = true;
     }
 
     /// <summary>A changed lb.json was rejected: the running configuration stays, /status says why
@@ -298,7 +321,7 @@ public sealed partial class BackendTable
         {
             var e = _entries[i];
             list[i] = new BackendStatus(e.Route.Url, e.Weight, e.State, e.InFlight, e.Requests, e.Failures, e.LastProbe,
-                e.OpenConnections, e.LastChange, e.EjectedUntil);
+                e.OpenConnections, e.LastChange, e.EjectedUntil) { Address = e.Route.Address, Discovery = DiscoveryOf(e) };
         }
         return new StatusSnapshot(_config.Balancing, list, ConfigStatus);
     }

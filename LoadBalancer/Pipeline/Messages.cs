@@ -38,6 +38,11 @@ public sealed record Wake : StateEvent
     public static readonly Wake Instance = new();
 }
 
+/// <summary>The DnsResolver's answer for one discovered backend (its Key, as in lb.json):
+/// the addresses ("ip:port", sorted, capped) or, when the lookup failed or came back empty,
+/// null and the Error: the last addresses stay, marked stale.</summary>
+public sealed record MembershipChanged(string Backend, string[]? Addresses, string? Error) : StateEvent;
+
 /// <summary>lb.json changed and the new file is valid.</summary>
 public sealed record ConfigChanged(LbConfig Config) : StateEvent;
 
@@ -53,7 +58,15 @@ public abstract record StateRequest;
 
 /// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).
 /// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.</summary>
-public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply) : StateRequest;
+/// Key: the request's hash key and affinity cookie, when it has them.
+public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply, RequestKey Key = default) : StateRequest;
+
+/// <summary>What of a request a pick may use: Hash, the hash of its hashKey (consistent-hash;
+/// null: no key, round-robin), and Affinity, its affinity cookie's value (null: none).</summary>
+public readonly record struct RequestKey(ulong? Hash, string? Affinity);
+
+/// <summary>Which discovered backends to resolve, and how.</summary>
+public sealed record DiscoveryPlanRequest(TaskCompletionSource<DiscoveryPlan> Reply) : StateRequest;
 
 /// <summary>Which backends to probe this round, and how.</summary>
 public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : StateRequest;
@@ -82,8 +95,10 @@ public enum Termination { Ok, Client, Backend, Timeout, NoBackend, Queue, Budget
 
 // ---- what replies carry ---------------------------------------------------------------------
 
-/// <summary>Backend is null when no backend is eligible. Settings are the forwarding rules in force.</summary>
-public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings);
+/// <summary>Backend is null when no backend is eligible. Settings are the forwarding rules in force.
+/// SetAffinity: with affinity on, the cookie value to set (the request's cookie named another
+/// backend, or none); null when its cookie already names this backend.</summary>
+public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings, string? SetAffinity = null);
 
 /// <summary>The forwarding rules in force. RequestTimeout bounds only the wait for response
 /// headers (the handler's own deadline); after them YARP's ActivityTimeout bounds the gaps:
@@ -111,12 +126,25 @@ public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout, Ti
 
 public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);
 
+/// <summary>The backends with discover "dns" (as in lb.json) and discovery.* in force.</summary>
+public sealed record DiscoveryPlan(BackendConfig[] Targets, DiscoveryConfig Settings);
+
 public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config);
 
 /// <summary>LastChange: the backend's last state change (null when none yet); EjectedUntil: set while ejected.</summary>
 public sealed record BackendStatus(
     string Url, int Weight, BackendHealth State, int InFlight, long Requests, long Failures,
-    ProbeResult? LastProbe, int OpenConnections, StateChange? LastChange, DateTimeOffset? EjectedUntil);
+    ProbeResult? LastProbe, int OpenConnections, StateChange? LastChange, DateTimeOffset? EjectedUntil)
+{
+    /// <summary>A discovered backend's "ip:port" (null: from lb.json as it is).</summary>
+    public string? Address { get; init; }
+
+    /// <summary>A discovered backend's last lookup: stale when it failed or came back empty.</summary>
+    public DiscoveryStatus? Discovery { get; init; }
+}
+
+/// <summary>Stale: the last lookup failed (Error says how) and the addresses are the last good ones.</summary>
+public sealed record DiscoveryStatus(bool Stale, string? Error);
 
 /// <summary>The configuration in force: when it was applied, how many have been (1 at startup,
 /// +1 per applied reload), and the last rejected file's one line, cleared when a later file applies.</summary>

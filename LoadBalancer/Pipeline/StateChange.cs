@@ -61,6 +61,18 @@ public abstract record StateReason
         public override string Text => $"removed from the configuration; {InFlight} requests in flight";
     }
 
+    /// <summary>DNS discovery found a new address of a discovered host.</summary>
+    public sealed record Discovered(string Address) : StateReason
+    {
+        public override string Text => $"discovered at {Address}";
+    }
+
+    /// <summary>A discovered address is no longer in DNS; it drains the requests it still has.</summary>
+    public sealed record VanishedFromDns(string Address, int InFlight) : StateReason
+    {
+        public override string Text => $"{Address} is no longer in DNS; {InFlight} requests in flight";
+    }
+
     /// <summary>A reload brought back a backend that was still draining.</summary>
     public sealed record BackInConfig : StateReason
     {

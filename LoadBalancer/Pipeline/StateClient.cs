@@ -9,11 +9,11 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
     public StateClient(PipelineChannels channels) : this(channels.Events.Writer, channels.Requests.Writer) { }
 
     /// <summary>The hot path, once per request: no allocation but the request itself.</summary>
-    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null)
+    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null, RequestKey key = default)
     {
         var reply = Reply<Pick>.Rent();
         var answer = reply.Task;
-        var request = new PickRequest(exclude, reply);
+        var request = new PickRequest(exclude, reply, key);
         return requests.TryWrite(request) ? answer : WaitForRoomAsync(request, answer);
     }
 
@@ -24,6 +24,8 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
     }
 
     public Task<ProbePlan> ProbePlanAsync() => AskAsync<ProbePlan>(reply => new ProbePlanRequest(reply));
+
+    public Task<DiscoveryPlan> DiscoveryPlanAsync() => AskAsync<DiscoveryPlan>(reply => new DiscoveryPlanRequest(reply));
 
     public Task<StatusSnapshot> StatusAsync() => AskAsync<StatusSnapshot>(reply => new StatusRequest(reply));
 
