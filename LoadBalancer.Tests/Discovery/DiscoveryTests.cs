@@ -60,7 +60,7 @@ public sealed class DiscoveryTests : IAsyncDisposable
         var backends = await BackendsInStatusAsync(lb); // resolved before the listeners opened
         Assert.Equal([$"127.0.0.1:{a.Port}", $"127.0.0.2:{a.Port}"], backends.Select(x => x.GetProperty("address").GetString()));
         Assert.All(backends, x => Assert.Equal($"http://web.test:{a.Port}", x.GetProperty("url").GetString()));
-        Assert.All(backends, x => Assert.Equal("unknown", x.GetProperty("state").GetString()));
+        Assert.All(backends, x => Assert.Contains(x.GetProperty("state").GetString(), new[] { "unknown", "healthy" })); // the first probe round may have run
         Assert.All(backends, x => Assert.False(x.GetProperty("discovery").GetProperty("stale").GetBoolean()));
 
         var answers = new List<string>();
@@ -103,7 +103,7 @@ public sealed class DiscoveryTests : IAsyncDisposable
         var stale = Assert.Single(await WaitForStatusAsync(lb, x => x.Length == 1 && x[0].GetProperty("discovery").GetProperty("stale").GetBoolean()));
         Assert.Equal($"127.0.0.2:{a.Port}", stale.GetProperty("address").GetString()); // the last set stays
         Assert.False(string.IsNullOrEmpty(stale.GetProperty("discovery").GetProperty("error").GetString()));
-        Assert.Equal("unknown", stale.GetProperty("state").GetString()); // and its state is untouched
+        Assert.Equal(left.GetProperty("state").GetString(), stale.GetProperty("state").GetString()); // and its state is untouched
         Assert.Single(await GetAsync(lb, 1)); // and it still takes traffic
     }
 
