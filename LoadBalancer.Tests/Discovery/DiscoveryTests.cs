@@ -69,8 +69,8 @@ public sealed class DiscoveryTests : IAsyncDisposable
         Assert.Equal(2, answers.Count(x => x.StartsWith("127.0.0.2 ", StringComparison.Ordinal)));
         Assert.Equal(2, a.Requests);
         Assert.Equal(2, b.Requests);
-        // Connected to each address, named by the configured host (YARP's Host is the destination's).
-        Assert.All(answers, x => Assert.EndsWith($" web.test:{a.Port}", x));
+        // Connected to each address; the Host header is the client's, as for any backend (contract).
+        Assert.All(answers, x => Assert.EndsWith($" {lb.Client.BaseAddress!.Authority}", x));
 
         var metrics = await lb.Admin.GetStringAsync("/metrics");
         Assert.Contains($"address=\"127.0.0.2:{a.Port}\"", metrics);
