@@ -18,7 +18,7 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel. Six stages, six channels (the diagram with every
+// config -> channels -> stages -> Kestrel. Seven stages, six channels (the diagram with every
 // message: README.md, "How it is built"):
 //
 //   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
@@ -28,6 +28,7 @@ namespace LoadBalancer;
 //
 //   ProxyEndpoint --accesslog (TryWrite only)--> AccessLogWriter --> stdout or a file
 //   ConfigWatcher --accesslogsettings--------------^
+//   DnsResolver (its own ticker) --requests (DiscoveryPlanRequest), events (MembershipChanged)--> BackendState
 public static class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
