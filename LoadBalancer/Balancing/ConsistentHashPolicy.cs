@@ -9,7 +9,8 @@ namespace LoadBalancer.Balancing;
 // A backend that goes down moves only the keys it held (to their second choice) and they come
 // back when it returns; no ring, no table to rebuild (envoy#22558's ketama moves keys of hosts
 // that did not change). Weighted: score = weight / -ln(u), u uniform in (0,1) from the hash, so
-// a backend of weight 2 wins twice as many keys.
+// a backend of weight 2 wins twice as many keys. The weight is the effective one: a backend
+// warming up under slow start wins its keys back as its weight ramps up.
 //
 // Bounded load (Mirrokni, Thorup, Zadimoghaddam 2018): with factor c > 0 a backend takes a new
 // request only while its in-flight count, with that request, stays within ceil(c x its
@@ -33,13 +34,13 @@ public sealed class ConsistentHashPolicy(double balanceFactor) : IBalancingPolic
         foreach (var e in eligible)
         {
             inFlight += e.InFlight;
-            weights += e.Weight;
+            weights += e.EffectiveWeight; // less while slow start ramps it up
         }
         BackendEntry? best = null;
         var bestScore = double.NegativeInfinity;
         foreach (var e in eligible)
         {
-            if (balanceFactor > 0 && e.InFlight + 1 > Capacity(e.Weight, inFlight, weights, balanceFactor)) continue;
+            if (balanceFactor > 0 && e.InFlight + 1 > Capacity(e.EffectiveWeight, inFlight, weights, balanceFactor)) continue;
             var score = Score(context.Key, e);
             if (score > bestScore)
             {
@@ -52,7 +53,7 @@ public sealed class ConsistentHashPolicy(double balanceFactor) : IBalancingPolic
 
     /// <summary>The most requests a backend may have in flight, the new one included:
     /// ceil(c x total x weight / all weights).</summary>
-    public static long Capacity(int weight, long totalInFlight, long weights, double factor) =>
+    public static long Capacity(long weight, long totalInFlight, long weights, double factor) =>
         (long)Math.Ceiling(factor * totalInFlight * weight / weights);
 
     /// <summary>The key's score for this backend (higher wins): w / -ln(u) with u from
@@ -61,6 +62,6 @@ public sealed class ConsistentHashPolicy(double balanceFactor) : IBalancingPolic
     {
         var h = KeyHash.Mix(key ^ e.HashSeed);
         var u = ((h >> 11) + 0.5) * (1.0 / (1UL << 53)); // 53 bits, never 0 or 1
-        return e.Weight / -Math.Log(u);
+        return e.EffectiveWeight / -Math.Log(u);
     }
 }

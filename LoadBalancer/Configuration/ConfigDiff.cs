@@ -38,6 +38,7 @@ public static class ConfigDiff
         Value("healthCheck.unhealthyThreshold", hcA.UnhealthyThreshold, hcB.UnhealthyThreshold);
         Value("passiveHealth.consecutiveFailures", before.PassiveHealth.ConsecutiveFailures, after.PassiveHealth.ConsecutiveFailures);
         Duration("passiveHealth.ejectFor", before.PassiveHealth.EjectFor, after.PassiveHealth.EjectFor);
+        Value("passiveHealth.maxEjectionPercent", before.PassiveHealth.MaxEjectionPercent, after.PassiveHealth.MaxEjectionPercent);
         var (poolA, poolB) = (before.Pool, after.Pool);
         Value("pool.maxConnectionsPerBackend", poolA.MaxConnectionsPerBackend, poolB.MaxConnectionsPerBackend);
         Duration("pool.idleTimeout", poolA.IdleTimeout, poolB.IdleTimeout);
@@ -49,6 +50,13 @@ public static class ConfigDiff
         Duration("tunnelIdleTimeout", before.TunnelIdleTimeout, after.TunnelIdleTimeout);
         Value("limits.maxClientConnections", before.Limits.MaxClientConnections, after.Limits.MaxClientConnections);
         Duration("limits.requestHeadersTimeout", before.Limits.RequestHeadersTimeout, after.Limits.RequestHeadersTimeout);
+        var (adA, adB) = (before.Admission, after.Admission);
+        Value("limits.maxInFlightPerBackend", adA.MaxInFlightPerBackend, adB.MaxInFlightPerBackend);
+        Value("queue.size", adA.QueueSize, adB.QueueSize);
+        Duration("queue.timeout", adA.QueueTimeout, adB.QueueTimeout);
+        Value("retryBudget.percent", adA.RetryBudgetPercent, adB.RetryBudgetPercent);
+        Value("retryBudget.minPerSecond", adA.RetryBudgetMinPerSecond, adB.RetryBudgetMinPerSecond);
+        Value("slowStart", Off(adA.SlowStart), Off(adB.SlowStart));
         Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
         Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
         Value("hashKey", before.HashKey, after.HashKey);
@@ -67,7 +75,7 @@ public static class ConfigDiff
             RequestTimeout = before.RequestTimeout, Retries = before.Retries,
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
             ListenProtocols = before.ListenProtocols, Tls = before.Tls,
-            AccessLog = before.AccessLog,
+            AccessLog = before.AccessLog, Admission = before.Admission,
             HashKey = before.HashKey, HashBalanceFactor = before.HashBalanceFactor, Affinity = before.Affinity,
             Discovery = before.Discovery,
         };
@@ -76,6 +84,7 @@ public static class ConfigDiff
         return changes.Count == 0 ? NoChange : string.Join(", ", changes);
     }
 
+    static string Off(TimeSpan t) => t == TimeSpan.Zero ? "off" : Durations.Format(t);
     static string Age(TimeSpan? t) => t is { } d ? Durations.Format(d) : "none";
     static string Servers(DiscoveryConfig d) => d.Nameservers.Length == 0 ? "system" : d.Nameservers;
     static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
@@ -98,6 +107,8 @@ public static class ConfigDiff
             if (!old.TryGetValue(b.Key, out var was)) continue;
             if (was.Protocol != b.Protocol) changes.Add($"{b.Url} protocol {Name(was.Protocol)} -> {Name(b.Protocol)}");
             if (was.Tls != b.Tls) changes.Add($"{b.Url} tls");
+            if (was.MaxInFlight != b.MaxInFlight)
+                changes.Add(string.Create(CultureInfo.InvariantCulture, $"{b.Url} maxInFlight {was.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "default"} -> {b.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "default"}"));
             if (was.Discover != b.Discover) changes.Add($"{b.Url} discover {(was.Discover ? "dns" : "off")} -> {(b.Discover ? "dns" : "off")}");
         }
         if (added.Count == 0 && removed.Count == 0

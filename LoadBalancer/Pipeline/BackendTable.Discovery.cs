@@ -27,6 +27,7 @@ public sealed partial class BackendTable
         _discovered[m.Backend] = new Discovered(m.Addresses, null);
         if (last is not null && last.Addresses.AsSpan().SequenceEqual(m.Addresses)) return;
         SetBackends(Expand(_config.Backends));
+        Dispatch(); // new addresses: waiters may go now
     }
 
     /// <summary>The backends of lb.json with each discovered one replaced by its addresses (none

@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using LoadBalancer.Admin;
 using LoadBalancer.Balancing;
 using LoadBalancer.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoadBalancer.Pipeline;
 
@@ -14,6 +16,8 @@ namespace LoadBalancer.Pipeline;
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
 // Split by rule: this file holds picks, health and configuration; BackendTable.Routes.cs the
 // pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics;
+// BackendTable.Admission.cs the admission rules (limits, the queue, the retry budget, slow start,
+// maxEjectionPercent), whose plain parts live in Admission.cs, RetryBudget.cs and SlowStart.cs;
 // BackendTable.Affinity.cs the affinity cookie's tokens; BackendTable.Discovery.cs the
 // addresses DNS discovery found.
 public sealed partial class BackendTable
@@ -27,6 +31,7 @@ public sealed partial class BackendTable
     readonly Action<StateChange> _onChange;
     readonly LbMetrics? _metrics;
     readonly Random? _random;
+    readonly ILogger _log;
 
     LbConfig _config;
     IBalancingPolicy _policy;
@@ -35,14 +40,15 @@ public sealed partial class BackendTable
 
     /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
     public BackendTable(LbConfig config, Func<BackendConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null)
-        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null)
+        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random, log)
     {
     }
 
     public BackendTable(LbConfig config, Func<BackendConfig, PoolConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null)
     {
+        _log = log ?? NullLogger.Instance;
         _createRoute = createRoute;
         _time = time;
         _onChange = onChange;
@@ -72,16 +78,38 @@ public sealed partial class BackendTable
 
     // ---- picks ----------------------------------------------------------------------------
 
+    /// <summary>One pick now, as the handlers' PickRequest without the queue and the retry budget
+    /// (see Pick for those): a backend that is eligible, not in exclude and under its limit, or none.</summary>
     /// <param name="key">The request's hash key and affinity cookie (BackendTable.Affinity.cs), if any.</param>
     public Pick Choose(BackendRoute[]? exclude, RequestKey key = default)
     {
         ExpireEjections();
-        _eligible.Clear();
-        foreach (var e in _entries)
-            if (e.Eligible && (exclude is null || !Tried(exclude, e.Route.Identity)))
-                _eligible.Add(e);
-        if (_eligible.Count == 0) return new Pick(null, Forwarding);
+        Candidates(exclude, _time.GetUtcNow());
+        return _eligible.Count == 0 ? new Pick(null, Forwarding, Refusal.NoBackend) : Take(exclude, key: key);
+    }
 
+    // Fills _eligible with the candidates for a pick: eligible, not tried, under their limit, each
+    // with its effective weight for now. Returns how many were eligible and untried, limit or not.
+    int Candidates(BackendRoute[]? exclude, DateTimeOffset now)
+    {
+        _eligible.Clear();
+        var untried = 0;
+        foreach (var e in _entries)
+        {
+            if (!e.Eligible || exclude is not null && Tried(exclude, e.Route.Identity)) continue;
+            untried++;
+            if (!e.HasSlot) continue;
+            if (e.WarmingSince is not null) Warm(e, now);
+            _eligible.Add(e);
+        }
+        return untried;
+    }
+
+    // The affinity cookie's backend, else the policy (with the request's hash key), chooses among
+    // _eligible (never empty); the chosen one's slot is taken here, the one place that counts, so
+    // a limit can never be exceeded.
+    Pick Take(BackendRoute[]? exclude, TimeSpan waited = default, RequestKey key = default)
+    {
         var eligible = CollectionsMarshal.AsSpan(_eligible);
         var sticky = Sticky(eligible, key.Affinity);
         var chosen = sticky ?? (key.Hash is { } hash ? _policy.Choose(eligible, new PickContext(hash)) : _policy.Choose(eligible));
@@ -89,7 +117,7 @@ public sealed partial class BackendTable
         _gaugesChanged = true;
         if (exclude is { Length: > 0 }) _metrics?.Retry();
         // A new cookie unless the request's own named this backend (AffinityToken: null when affinity is off).
-        return new Pick(chosen.Route, Forwarding, sticky is null ? chosen.AffinityToken : null);
+        return new Pick(chosen.Route, Forwarding, Refusal.None, waited, sticky is null ? chosen.AffinityToken : null);
     }
 
     // By identity, not by route: a pool reload may have given a tried backend a new route since.
@@ -116,15 +144,19 @@ public sealed partial class BackendTable
                 e.Failures++;
                 e.ConsecutiveFailures++;
                 if (e.ConsecutiveFailures >= _config.PassiveHealth.ConsecutiveFailures && e.State is not (BackendHealth.Ejected or BackendHealth.Draining))
-                    Eject(e, o.Kind);
+                {
+                    if (MayEject(e)) Eject(e, o.Kind);
+                }
             }
             else
             {
                 e.ConsecutiveFailures = 0;
+                e.EjectionRefused = false;
             }
         }
         if (_retired.TryGetValue(o.Backend.Id, out var old) && --old.InFlight == 0) Dispose(old);
         if (e.Draining && e.InFlight == 0) Remove(e);
+        Dispatch(); // the freed slot goes to the oldest waiter that can use it, in this same turn
     }
 
     void Eject(BackendEntry e, Outcome last)
@@ -134,6 +166,7 @@ public sealed partial class BackendTable
         Change(e, () => e.EjectedUntil = until,
             new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible));
         e.ConsecutiveFailures = 0;
+        e.EjectionRefused = false;
         _metrics?.Ejection(e.Route.Url, e.Route.Address);
         if (until < _nextEjectionEnd) _nextEjectionEnd = until;
     }
@@ -152,12 +185,20 @@ public sealed partial class BackendTable
         }
     }
 
-    /// <summary>Called by the state loop after each batch and when its ejection timer fires.</summary>
-    public void Tick() => ExpireEjections();
+    /// <summary>Called by the state loop after each batch and when its timer fires: ends the
+    /// ejections that are over, answers the waiters whose time is up, serves the ones that can go.</summary>
+    public void Tick()
+    {
+        ExpireEjections();
+        Dispatch();
+    }
 
-    /// <summary>When the next ejection ends (MaxValue: none), so the state loop can set a timer
-    /// and log the change on time even when no traffic comes.</summary>
+    /// <summary>When the next ejection ends (MaxValue: none).</summary>
     public DateTimeOffset NextEjectionEnd => _nextEjectionEnd;
+
+    /// <summary>The nearest deadline of anything (an ejection's end, the oldest waiter's timeout;
+    /// MaxValue: none), so the state loop's one timer wakes it on time even when no traffic comes.</summary>
+    public DateTimeOffset NextDeadline => _nextEjectionEnd < _queue.NextDeadline ? _nextEjectionEnd : _queue.NextDeadline;
 
     // ---- active health --------------------------------------------------------------------
 
@@ -183,6 +224,7 @@ public sealed partial class BackendTable
             if (e.Active != BackendHealth.Unhealthy && e.FailedProbes >= hc.UnhealthyThreshold)
                 Change(e, () => e.Active = BackendHealth.Unhealthy, new StateReason.ProbesFailed(e.FailedProbes, r.Status, r.Error));
         }
+        Dispatch(); // a backend back up can take waiters
     }
 
     public void Apply(ConnectionsChanged c)
@@ -206,6 +248,7 @@ public sealed partial class BackendTable
         _gaugesChanged = true;
         if (config.Balancing != _config.Balancing || config.HashBalanceFactor != _config.HashBalanceFactor)
             _policy = BalancingPolicies.Create(config.Balancing, _random, config.HashBalanceFactor);
+        if (config.Admission.QueueTimeout < _config.Admission.QueueTimeout) _queue.Shorten(config.Admission.QueueTimeout);
         var affinityChanged = config.Affinity?.Secret != _config.Affinity?.Secret || config.Affinity is null != _config.Affinity is null;
         _config = config;
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
@@ -215,6 +258,7 @@ public sealed partial class BackendTable
         SetBackends(Expand(config.Backends));
         ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
         if (_started) _metrics?.ConfigReload(applied: true);
+        Dispatch(); // a raised limit, an added backend: waiters may go now
         return changes;
     }
 
@@ -243,14 +287,19 @@ public sealed partial class BackendTable
                 e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
                 e.AffinityToken = Token(e);
-                if (_started) Report(e, new StateChange(e.Route, e.State, b.Address is { } address ? new StateReason.Discovered(address) : new StateReason.Added()));
+                if (_started)
+                {
+                    Report(e, new StateChange(e.Route, e.State, b.Address is { } address ? new StateReason.Discovered(address) : new StateReason.Added()));
+                    StartWarming(e);
+                }
             }
             else if (e.Draining)
             {
                 Change(e, () => e.Draining = false, new StateReason.BackInConfig());
             }
             if (e.Pool != config.Pool || e.Route.Protocol != b.Protocol || e.Route.Tls != b.Tls) ReplaceRoute(e, b, config.Pool);
-            e.Weight = b.Weight;
+            if (e.Weight != b.Weight) e.Weight = b.Weight;
+            e.MaxInFlight = b.MaxInFlight ?? config.Admission.MaxInFlightPerBackend;
             ordered.Add(e);
         }
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
@@ -285,6 +334,7 @@ public sealed partial class BackendTable
         var wasEligible = e.Eligible;
         mutate();
         if (e.Eligible != wasEligible) _gaugesChanged = true;
+        if (e.Eligible && !wasEligible) StartWarming(e);
         if (e.State != before)
             Report(e, new StateChange(e.Route, e.State, why, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()));
     }
@@ -316,13 +366,21 @@ public sealed partial class BackendTable
     public StatusSnapshot Snapshot()
     {
         ExpireEjections();
+        var now = _time.GetUtcNow();
         var list = new BackendStatus[_entries.Count];
         for (var i = 0; i < list.Length; i++)
         {
             var e = _entries[i];
+            if (e.WarmingSince is not null) Warm(e, now);
             list[i] = new BackendStatus(e.Route.Url, e.Weight, e.State, e.InFlight, e.Requests, e.Failures, e.LastProbe,
-                e.OpenConnections, e.LastChange, e.EjectedUntil) { Address = e.Route.Address, Discovery = DiscoveryOf(e) };
+                e.OpenConnections, e.LastChange, e.EjectedUntil)
+            {
+                EffectiveWeight = (double)e.EffectiveWeight / SlowStart.Scale,
+                MaxInFlight = e.MaxInFlight,
+                Address = e.Route.Address,
+                Discovery = DiscoveryOf(e),
+            };
         }
-        return new StatusSnapshot(_config.Balancing, list, ConfigStatus);
+        return new StatusSnapshot(_config.Balancing, list, ConfigStatus) { QueueLength = _queue.Count };
     }
 }

@@ -32,7 +32,11 @@ public sealed record RequestOutcome(BackendRoute Backend, Outcome Kind, int Stat
 /// <summary>Pooled connections opened or closed: the net change is in Backend.Connections (one queued per route at most).</summary>
 public sealed record ConnectionsChanged(BackendRoute Backend) : StateEvent;
 
-/// <summary>The state task's own timer: an ejection is due to end.</summary>
+/// <summary>A queued pick's client went away (its RequestAborted fired): it leaves the queue
+/// without taking a slot. Written by the abort's callback; ignored when the waiter was answered first.</summary>
+public sealed record PickCancelled(Waiter Waiter) : StateEvent;
+
+/// <summary>The state task's own timer: its next deadline is due (an ejection ends, a queued pick times out).</summary>
 public sealed record Wake : StateEvent
 {
     public static readonly Wake Instance = new();
@@ -57,9 +61,11 @@ public sealed record ConfigRejected(string Problem) : StateEvent;
 public abstract record StateRequest;
 
 /// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).
-/// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.</summary>
-/// Key: the request's hash key and affinity cookie, when it has them.
-public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply, RequestKey Key = default) : StateRequest;
+/// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.
+/// When every eligible backend is at its limit it waits in the queue; Aborted (the client's
+/// RequestAborted) takes it out again. Answered exactly once either way.
+/// Key: the request's hash key and affinity cookie, when it has them.</summary>
+public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply, CancellationToken Aborted = default, RequestKey Key = default) : StateRequest;
 
 /// <summary>What of a request a pick may use: Hash, the hash of its hashKey (consistent-hash;
 /// null: no key, round-robin), and Affinity, its affinity cookie's value (null: none).</summary>
@@ -95,10 +101,16 @@ public enum Termination { Ok, Client, Backend, Timeout, NoBackend, Queue, Budget
 
 // ---- what replies carry ---------------------------------------------------------------------
 
-/// <summary>Backend is null when no backend is eligible. Settings are the forwarding rules in force.
+/// <summary>Backend is null when the pick was refused, and Refused says why. Settings are the
+/// forwarding rules in force. Waited: how long the pick waited in the queue (zero when it did not).
 /// SetAffinity: with affinity on, the cookie value to set (the request's cookie named another
 /// backend, or none); null when its cookie already names this backend.</summary>
-public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings, string? SetAffinity = null);
+public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings, Refusal Refused = Refusal.None, TimeSpan Waited = default,
+    string? SetAffinity = null);
+
+/// <summary>Why a pick got no backend: none eligible; the queue was full; it waited queue.timeout;
+/// its client left while it waited; the retry budget refused a retry; the state task stopped.</summary>
+public enum Refusal { None, NoBackend, QueueFull, QueueTimeout, Cancelled, Budget, Stopping }
 
 /// <summary>The forwarding rules in force. RequestTimeout bounds only the wait for response
 /// headers (the handler's own deadline); after them YARP's ActivityTimeout bounds the gaps:
@@ -129,13 +141,23 @@ public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Setting
 /// <summary>The backends with discover "dns" (as in lb.json) and discovery.* in force.</summary>
 public sealed record DiscoveryPlan(BackendConfig[] Targets, DiscoveryConfig Settings);
 
-public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config);
+public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config)
+{
+    /// <summary>Picks waiting in the queue for a backend under its limit.</summary>
+    public int QueueLength { get; init; }
+}
 
 /// <summary>LastChange: the backend's last state change (null when none yet); EjectedUntil: set while ejected.</summary>
 public sealed record BackendStatus(
     string Url, int Weight, BackendHealth State, int InFlight, long Requests, long Failures,
     ProbeResult? LastProbe, int OpenConnections, StateChange? LastChange, DateTimeOffset? EjectedUntil)
 {
+    /// <summary>Weight as the policies use it now: lower while slow start ramps it up.</summary>
+    public double EffectiveWeight { get; init; } = Weight;
+
+    /// <summary>Its in-flight limit (0: none).</summary>
+    public int MaxInFlight { get; init; }
+
     /// <summary>A discovered backend's "ip:port" (null: from lb.json as it is).</summary>
     public string? Address { get; init; }
 
