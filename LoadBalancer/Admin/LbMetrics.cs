@@ -17,6 +17,9 @@ public sealed class LbMetrics : IDisposable
 {
     public const string MeterName = "LoadBalancer";
 
+    /// <summary>The request-duration histogram's name (the dashboard listens to it while someone looks).</summary>
+    public const string RequestDurationName = "loadbalancer.request.duration";
+
     readonly Meter _meter;
     public Meter Meter => _meter;
     readonly Counter<long> _requests;
@@ -47,7 +50,7 @@ public sealed class LbMetrics : IDisposable
         _probeSeconds = _meter.CreateHistogram("loadbalancer.probe.latency", unit: "s", description: "Active health-check probe latency.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         // 1 ms to 30 s (requestTimeout's default), about three buckets a decade, as Prometheus users expect.
-        _requestSeconds = _meter.CreateHistogram("loadbalancer.request.duration", unit: "s",
+        _requestSeconds = _meter.CreateHistogram(RequestDurationName, unit: "s",
             description: "Request start to response end as the client sees it, by the backend that answered (none: the balancer itself) and status class.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         _meter.CreateObservableGauge("loadbalancer.pool.connections.open", () => Observe(static g => g.OpenConnections), description: "Open pooled connections, by backend.");

@@ -17,6 +17,11 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
 {
     static readonly Task<bool> Never = new TaskCompletionSource<bool>().Task; // Go: a nil channel
 
+    long _periodsRead;
+
+    /// <summary>New intervals taken from periods since startup (for the dashboard).</summary>
+    public long PeriodsRead => Volatile.Read(ref _periodsRead);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -33,7 +38,7 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
                 if (period.IsCompleted)
                 {
                     var more = await period.ConfigureAwait(false);
-                    while (periods.TryRead(out var p)) timer.Period = p; // restarts the timer: next tick p from now
+                    while (periods.TryRead(out var p)) { timer.Period = p; _periodsRead++; } // restarts the timer: next tick p from now
                     period = more ? periods.WaitToReadAsync(stoppingToken).AsTask() : Never;
                 }
                 if (tick.IsCompleted)
