@@ -15,10 +15,7 @@ namespace LoadBalancer.Admin;
 //     removed backend is simply absent from the next one and its series disappear.
 public sealed class LbMetrics : IDisposable
 {
-    public const string MeterName = "LoadBalancer";
-
-    /// <summary>The request-duration histogram's name (the dashboard listens to it while someone looks).</summary>
-    public const string RequestDurationName = "loadbalancer.request.duration";
+    public const string MeterName = "LoadBalancer", RequestDurationName = "loadbalancer.request.duration"; // the dashboard listens to the latter
 
     readonly Meter _meter;
     public Meter Meter => _meter;

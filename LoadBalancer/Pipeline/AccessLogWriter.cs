@@ -46,7 +46,6 @@ public sealed class AccessLogWriter : BackgroundService
     string? _openedAs;                             // Linux: the open file's path as /proc/self/fd names it
     string? _problem;                              // the last open or write error logged, to log each once
     long _droppedWarned;
-    long _recordsRead, _settingsRead; // this loop alone writes them; the dashboard reads them
     DateTimeOffset _droppedWarnedAt = DateTimeOffset.MinValue;
 
     public AccessLogWriter(ChannelReader<AccessRecord> records, ChannelReader<AccessLogConfig> settings, AccessLogConfig initial,
@@ -62,12 +61,6 @@ public sealed class AccessLogWriter : BackgroundService
         _initial = initial;
         _timer = new PeriodicTimer(CheckInterval, time); // made here: a test's clock may move before the loop runs
     }
-
-    /// <summary>Records taken from accesslog since startup.</summary>
-    public long RecordsRead => Volatile.Read(ref _recordsRead);
-
-    /// <summary>Settings taken from accesslogsettings since startup.</summary>
-    public long SettingsRead => Volatile.Read(ref _settingsRead);
 
     // For log lines, not HTML: '<', '&', '+' and non-ASCII stay readable; control characters and
     // quotes are still escaped.
@@ -157,8 +150,7 @@ public sealed class AccessLogWriter : BackgroundService
     {
         while (_records.TryRead(out var r))
         {
-            _recordsRead++;
-            if (_out is null) continue; // turned off (or unopenable) after the record was made
+            _recordsRead++; if (_out is null) continue; // turned off (or unopenable) after the record was made
             var lineStart = _buffer.WrittenCount;
             try
             {
@@ -511,4 +503,12 @@ public sealed class AccessLogWriter : BackgroundService
         _timer.Dispose();
         base.Dispose();
     }
+
+    long _recordsRead, _settingsRead; // this loop alone writes them; the dashboard reads them
+
+    /// <summary>Records taken from accesslog since startup.</summary>
+    public long RecordsRead => Volatile.Read(ref _recordsRead);
+
+    /// <summary>Settings taken from accesslogsettings since startup.</summary>
+    public long SettingsRead => Volatile.Read(ref _settingsRead);
 }

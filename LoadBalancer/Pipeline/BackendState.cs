@@ -44,9 +44,6 @@ public sealed class BackendState : BackgroundService
 
     public BackendTable Table => _table;
 
-    /// <summary>What this loop has taken and how busy it is, counted by the loop (for the dashboard).</summary>
-    public LoopCounters Counters { get; } = new();
-
     // Waits without the stopping token on purpose: requests still draining through Kestrel need
     // answers after the host has begun to stop. The channels' completion ends the loop instead.
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(RunAsync, CancellationToken.None);
@@ -56,17 +53,15 @@ public sealed class BackendState : BackgroundService
         var select = new Select<StateEvent, StateRequest>(_events, _requests);
         try
         {
-            var counters = Counters;
             while (await select.WaitAsync().ConfigureAwait(false))
             {
-                var busySince = System.Diagnostics.Stopwatch.GetTimestamp(); // the wait is over
+                var busySince = System.Diagnostics.Stopwatch.GetTimestamp(); // the wait is over: busy from here
                 // Events first, so the picks of this batch see the freshest health.
-                while (_events.TryRead(out var e)) { counters.Count(e); Handle(e); }
-                while (_requests.TryRead(out var r)) { counters.Count(r); Handle(r); }
+                while (_events.TryRead(out var e)) { Counters.Count(e); Handle(e); }
+                while (_requests.TryRead(out var r)) { Counters.Count(r); Handle(r); }
                 _table.Tick();
                 _table.PublishGauges();
-                ArmWakeTimer();
-                counters.Turn(busySince);
+                ArmWakeTimer(); Counters.Turn(busySince);
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
@@ -180,4 +175,7 @@ public sealed class BackendState : BackgroundService
         }
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>What this loop has taken and how busy it is, counted by the loop itself (for the dashboard).</summary>
+    public LoopCounters Counters { get; } = new();
 }

@@ -11,19 +11,13 @@ namespace LoadBalancer.Pipeline;
 // Ends when ticks is completed.   Go: for t := range ticks { for _, b := range bs { go probe(b) }; wg.Wait() }
 public sealed class HealthChecker(ChannelReader<Tick> ticks, StateClient state, IBackendProbe probe) : BackgroundService
 {
-    long _ticksRead;
-
-    /// <summary>Ticks taken from ticks since startup (this loop alone writes it; the dashboard reads it).</summary>
-    public long TicksRead => Volatile.Read(ref _ticksRead);
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
             await foreach (var tick in ticks.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
-                _ticksRead++;
-                var plan = await state.ProbePlanAsync().ConfigureAwait(false);
+                var plan = await state.ProbePlanAsync().ConfigureAwait(false); _ticksRead++;
                 var round = new Task[plan.Targets.Length];
                 for (var i = 0; i < round.Length; i++)
                     round[i] = ProbeOneAsync(plan.Targets[i], plan, stoppingToken);
@@ -43,4 +37,9 @@ public sealed class HealthChecker(ChannelReader<Tick> ticks, StateClient state, 
         var result = await probe.ProbeAsync(target, plan.Settings, stoppingToken).ConfigureAwait(false);
         await state.TellAsync(result).ConfigureAwait(false);
     }
+
+    long _ticksRead;
+
+    /// <summary>Ticks taken from ticks since startup (this loop alone writes it; the dashboard reads it).</summary>
+    public long TicksRead => Volatile.Read(ref _ticksRead);
 }

@@ -26,8 +26,6 @@ public sealed class PipelineChannels
         SingleReader = true,
     });
 
-    public const int EventsCapacity = 8192;
-
     /// <summary>Handlers, HealthChecker, admin -> BackendState, each carrying its reply slot.
     /// Wait when full: back-pressure on new requests rather than dropping a question.</summary>
     public Channel<StateRequest> Requests { get; } = Channel.CreateBounded<StateRequest>(new BoundedChannelOptions(RequestsCapacity)
@@ -35,8 +33,6 @@ public sealed class PipelineChannels
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
     });
-
-    public const int RequestsCapacity = 8192;
 
     /// <summary>ConfigWatcher -> Ticker: a new probe interval. One slot, the newest wins.</summary>
     public Channel<TimeSpan> Periods { get; } = Channel.CreateBounded<TimeSpan>(new BoundedChannelOptions(1)
@@ -56,6 +52,7 @@ public sealed class PipelineChannels
     });
 
     public const int AccessLogCapacity = 4096;
+    public const int EventsCapacity = 8192, RequestsCapacity = 8192;
 
     /// <summary>ConfigWatcher -> AccessLogWriter: a new accessLog after a reload. One slot, the newest wins.</summary>
     public Channel<AccessLogConfig> AccessLogSettings { get; } = Channel.CreateBounded<AccessLogConfig>(new BoundedChannelOptions(1)

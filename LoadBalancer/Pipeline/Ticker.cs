@@ -17,11 +17,6 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
 {
     static readonly Task<bool> Never = new TaskCompletionSource<bool>().Task; // Go: a nil channel
 
-    long _periodsRead;
-
-    /// <summary>New intervals taken from periods since startup (for the dashboard).</summary>
-    public long PeriodsRead => Volatile.Read(ref _periodsRead);
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -66,4 +61,9 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
         await using var _ = startAfter.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), started);
         await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
     }
+
+    long _periodsRead;
+
+    /// <summary>New intervals taken from periods since startup (this loop alone writes it; the dashboard reads it).</summary>
+    public long PeriodsRead => Volatile.Read(ref _periodsRead);
 }
