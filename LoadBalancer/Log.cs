@@ -47,8 +47,7 @@ public static partial class Log
     [LoggerMessage(22, LogLevel.Warning, "listen and admin changes take effect only after a restart; still listening on {Listen}, admin on {Admin}")]
     public static partial void ListenChangeNeedsRestart(ILogger logger, string listen, string admin);
 
-    [LoggerMessage(24, LogLevel.Warning, "limits.* changes take effect only after a restart; the running limits stay")]
-    public static partial void LimitsChangeNeedsRestart(ILogger logger);
+    // 24: retired ("limits.* changes take effect only after a restart"): limits apply on reload now.
 
     [LoggerMessage(30, LogLevel.Error, "The state task failed to handle a {Message}; the loop goes on")]
     public static partial void MessageFailed(ILogger logger, string message, Exception exception);

@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Yarp.ReverseProxy.Forwarder;
@@ -61,9 +62,14 @@ public static class Program
 
         var options = Environment.GetEnvironmentVariable(ShutdownTimeoutForTests) is { } t && Durations.TryParse(t, out var timeout)
             ? new Options { ShutdownTimeout = timeout } : null;
-        await using var app = Build(config, command.ConfigPath, options);
+        var app = Build(config, command.ConfigPath, options);
         var configLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("LoadBalancer");
         foreach (var warning in warnings) Log.ConfigWarning(configLog, warning);
+        // A listener that cannot bind: one line and exit, and the app is left undisposed on
+        // purpose. Disposing it cancels the stages' stopping tokens, and since .NET 10 a
+        // BackgroundService's ExecuteAsync runs inside Task.Run(..., stoppingToken): a stage not
+        // yet scheduled then ends Canceled and the host logs that as a crash (Critical, with a
+        // trace), an operator-visible lie about a port in use. Nothing was bound; the process ends.
         try
         {
             await app.StartAsync();
@@ -79,6 +85,7 @@ public static class Program
             Console.Error.WriteLine($"error: cannot listen: {e.Message}");
             return CommandLine.ExitEnvironment;
         }
+        await using var running = app;
         try
         {
             await app.WaitForShutdownAsync();
@@ -203,7 +210,13 @@ public static class Program
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Ticker>());
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
-            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer));
+            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer,
+            applyLimits: limits =>
+            {
+                connectionLimit.Resize(limits.MaxClientConnections);
+                // Kestrel reads its limits from this options object for each new connection.
+                sp.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
+            }));
         if (certificate is not null)
         {
             builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,

@@ -52,4 +52,85 @@ public sealed class ClientLimitTests
         Assert.All(responses, r => Assert.Equal(200, r.Status));
         Assert.Equal(20, a.Requests);
     }
+
+    // Contract, Reload: every key but listen and admin applies without a restart, limits.* included.
+    [Fact]
+    public async Task Reload_LimitRaisedFromOneToTwo_WaitingSecondConnectionServedWhileFirstStaysOpen()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        var config = Balancer.Config(a);
+        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["maxClientConnections"] = 1 };
+        await using var lb = await Balancer.StartAsync(config);
+        var client = lb.App.ClientUri();
+        var request = $"GET / HTTP/1.1\r\nHost: {client.Authority}\r\n";
+
+        await using var first = await RawConnection.OpenAsync(client);
+        Assert.Equal(200, (await first.SendAsync(request)).Status);
+        await using var second = await RawConnection.OpenAsync(client);
+        var waiting = second.SendAsync(request);
+        var servedEarly = await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromMilliseconds(300))) == waiting;
+
+        config["limits"]!["maxClientConnections"] = 2;
+        await lb.WriteConfigAsync(config);
+        var response = await waiting.WaitAsync(TimeSpan.FromSeconds(5)); // first is still open
+
+        Assert.False(servedEarly, "a second connection was served over a limit of one");
+        Assert.Equal(200, response.Status);
+        Assert.Equal(200, (await first.SendAsync(request)).Status);
+        Assert.DoesNotContain(lb.Logs.Lines, l => l.Message.Contains("restart", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reload_LimitCutFromTwoToOne_OpenConnectionsKeptNewOneWaitsUntilBothClose()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        var config = Balancer.Config(a);
+        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["maxClientConnections"] = 2 };
+        await using var lb = await Balancer.StartAsync(config);
+        var client = lb.App.ClientUri();
+        var request = $"GET / HTTP/1.1\r\nHost: {client.Authority}\r\n";
+        await using var first = await RawConnection.OpenAsync(client);
+        await using var second = await RawConnection.OpenAsync(client);
+        Assert.Equal(200, (await first.SendAsync(request)).Status);
+        Assert.Equal(200, (await second.SendAsync(request)).Status);
+
+        config["limits"]!["maxClientConnections"] = 1;
+        await lb.WriteConfigAsync(config);
+        await lb.Logs.WaitForAsync("Configuration reloaded", TimeSpan.FromSeconds(5));
+
+        // The cut closes nothing: both open connections still work.
+        Assert.Equal(200, (await first.SendAsync(request)).Status);
+        Assert.Equal(200, (await second.SendAsync(request)).Status);
+        await using var third = await RawConnection.OpenAsync(client);
+        var waiting = third.SendAsync(request);
+        await first.DisposeAsync(); // one closes: the cut takes its slot back, not the third
+        var servedAfterOne = await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromMilliseconds(300))) == waiting;
+        await second.DisposeAsync(); // now one below the new limit
+        var response = await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.False(servedAfterOne, "over a cut limit of one, a new connection was served while one was still open");
+        Assert.Equal(200, response.Status);
+    }
+
+    [Fact]
+    public async Task Reload_RequestHeadersTimeoutCutTo1s_NewSlowLorisConnectionDisconnected()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        var config = Balancer.Config(a);
+        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["requestHeadersTimeout"] = "60s" };
+        await using var lb = await Balancer.StartAsync(config);
+        config["limits"]!["requestHeadersTimeout"] = "1s";
+        await lb.WriteConfigAsync(config);
+        await lb.Logs.WaitForAsync("Configuration reloaded", TimeSpan.FromSeconds(5));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using var loris = await Hostile.RawClient.ConnectAsync(lb.App.ClientUri());
+        await loris.SendAsync("GET / HTTP/1.1\r\nHost: example.com\r\nX-Slow: a"); // headers never end
+        var exchange = await loris.ReadUntilCloseAsync(TimeSpan.FromSeconds(10));
+
+        // Kestrel checks on a 1 s heartbeat: closed after 1-2 s, far below the 60 s it started with.
+        Assert.True(exchange.Closed && clock.Elapsed < TimeSpan.FromSeconds(5),
+            $"after a reload to requestHeadersTimeout 1s, a connection with unfinished headers was not closed in 5 s: {exchange}");
+        Assert.Equal(0, a.Requests);
+    }
 }

@@ -6,6 +6,8 @@ namespace LoadBalancer.Tests.Support;
 
 // The balancer as a user runs it: `dotnet LoadBalancer.dll --config PATH` in its own process.
 // The test project references LoadBalancer, so the built dll sits next to the test assembly.
+// With LB_SHIPPED set to an executable (the Native AOT build scripts/shipped-cmd.sh makes), that
+// runs instead: .ci/run runs these process tests a second time on the shipped form that way.
 // Captures stdout and stderr; a test can wait for a stdout line instead of sleeping.
 public sealed class LbProcess : IAsyncDisposable
 {
@@ -16,6 +18,9 @@ public sealed class LbProcess : IAsyncDisposable
     readonly Lock _gate = new();
 
     public static string DllPath => typeof(LoadBalancer.Program).Assembly.Location;
+
+    /// <summary>The shipped executable to run instead of the dll (LB_SHIPPED), or null.</summary>
+    public static string? Shipped => Environment.GetEnvironmentVariable("LB_SHIPPED") is { Length: > 0 } path ? path : null;
 
     LbProcess(Process process) => _process = process;
 
@@ -40,7 +45,7 @@ public sealed class LbProcess : IAsyncDisposable
     static LbProcess Start(IReadOnlyDictionary<string, string> environment, string? workingDirectory, string[] args)
     {
         // Run under the same dotnet host as the tests (the testhost is started as "dotnet exec").
-        var host = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
+        var host = Shipped ?? (Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet");
         var info = new ProcessStartInfo(host)
         {
             RedirectStandardOutput = true,
@@ -59,7 +64,7 @@ public sealed class LbProcess : IAsyncDisposable
             info.ArgumentList.Add("--default-signal=INT");
             info.ArgumentList.Add(host);
         }
-        info.ArgumentList.Add(DllPath);
+        if (Shipped is null) info.ArgumentList.Add(DllPath);
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment.Remove("ASPNETCORE_URLS");
         foreach (var (name, value) in environment) info.Environment[name] = value;

@@ -13,14 +13,55 @@ namespace LoadBalancer.Hosting;
 // A slot is a SemaphoreSlim count: taken before Accept (GatedListener), given back when Kestrel
 // is done with the connection (Release, connection middleware on the client listener only).
 // Go: a buffered channel of tokens, `sem <- struct{}{}` before Accept, `<-sem` when it closes.
-public sealed class ClientConnectionLimit(int max)
+// A reload resizes it (Resize): a raise adds tokens at once; a cut takes the free ones at once
+// and the rest as connections close (_debt: releases owed to the cut, not to the semaphore), so
+// no open connection is closed for it, as with HAProxy's maxconn on reload.
+public sealed class ClientConnectionLimit
 {
-    readonly SemaphoreSlim _slots = new(max, max);
+    readonly SemaphoreSlim _slots;
+    int _max;
+    int _debt; // tokens the last cut still has to take back; paid by Release before the semaphore
+    int _open;
 
-    public int Max => max;
+    public ClientConnectionLimit(int max)
+    {
+        _max = max;
+        _slots = new SemaphoreSlim(max, int.MaxValue);
+    }
 
-    /// <summary>Connections being served now (at most Max).</summary>
-    public int Open => max - _slots.CurrentCount;
+    public int Max => Volatile.Read(ref _max);
+
+    /// <summary>Connections being served now (at most Max, once a cut has been paid off).</summary>
+    public int Open => Volatile.Read(ref _open);
+
+    /// <summary>A new limit from a reload. Called by the config watcher, one at a time.</summary>
+    public void Resize(int max)
+    {
+        var delta = max - Interlocked.Exchange(ref _max, max);
+        if (delta > 0)
+        {
+            // Cancel what an earlier cut still owes first, then hand out the rest.
+            while (delta > 0 && Volatile.Read(ref _debt) is var owed and > 0)
+                if (Interlocked.CompareExchange(ref _debt, owed - 1, owed) == owed) delta--;
+            if (delta > 0) _slots.Release(delta);
+        }
+        for (; delta < 0; delta++)
+            if (!_slots.Wait(0)) Interlocked.Increment(ref _debt); // in use: taken back when it closes
+    }
+
+    void Return()
+    {
+        Interlocked.Decrement(ref _open);
+        GiveBack();
+    }
+
+    // A token comes back: to a cut that is still owed one, else to the semaphore.
+    void GiveBack()
+    {
+        while (Volatile.Read(ref _debt) is var owed and > 0)
+            if (Interlocked.CompareExchange(ref _debt, owed - 1, owed) == owed) return;
+        _slots.Release();
+    }
 
     /// <summary>The endpoint to give Kestrel for the client listener: TrackingListenerFactory
     /// recognises it and gates that listener (and no other).</summary>
@@ -35,11 +76,11 @@ public sealed class ClientConnectionLimit(int max)
         }
         finally
         {
-            _slots.Release();
+            Return();
         }
     };
 
-    internal IConnectionListener Gate(IConnectionListener inner) => new GatedListener(inner, _slots);
+    internal IConnectionListener Gate(IConnectionListener inner) => new GatedListener(inner, this);
 
     /// <summary>An IPEndPoint that says "gate me"; Kestrel passes it to the transport factory as is.</summary>
     internal sealed class GatedEndPoint(IPAddress address, int port, ClientConnectionLimit limit) : IPEndPoint(address, port)
@@ -47,7 +88,7 @@ public sealed class ClientConnectionLimit(int max)
         public ClientConnectionLimit Limit { get; } = limit;
     }
 
-    sealed class GatedListener(IConnectionListener inner, SemaphoreSlim slots) : IConnectionListener
+    sealed class GatedListener(IConnectionListener inner, ClientConnectionLimit limit) : IConnectionListener
     {
         readonly CancellationTokenSource _unbound = new();
 
@@ -60,7 +101,7 @@ public sealed class ClientConnectionLimit(int max)
                 ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _unbound.Token) : null;
             try
             {
-                await slots.WaitAsync(linked?.Token ?? _unbound.Token).ConfigureAwait(false); // at the limit: do not accept
+                await limit._slots.WaitAsync(linked?.Token ?? _unbound.Token).ConfigureAwait(false); // at the limit: do not accept
             }
             catch (OperationCanceledException)
             {
@@ -73,10 +114,11 @@ public sealed class ClientConnectionLimit(int max)
             }
             catch
             {
-                slots.Release();
+                limit.GiveBack();
                 throw;
             }
-            if (connection is null) slots.Release();
+            if (connection is null) limit.GiveBack();
+            else Interlocked.Increment(ref limit._open);
             return connection;
         }
 

@@ -14,10 +14,11 @@ namespace LoadBalancer.Pipeline;
 // the reload counter), and the running configuration stays. The next valid file is applied
 // even when it means what runs already (the usual fix: the edit undone), so that the operator
 // sees "Configuration reloaded" and /status's lastError clears. A changed accessLog goes to the
-// access-log writer, which reopens its output.
+// access-log writer, which reopens its output; changed limits.* to the client listener (applyLimits).
 public sealed class ConfigWatcher(
     string path, LbConfig running, StateClient state, ChannelWriter<TimeSpan> periods,
-    TimeProvider time, ILogger<ConfigWatcher> log, ChannelWriter<AccessLogConfig>? accessLog = null) : BackgroundService
+    TimeProvider time, ILogger<ConfigWatcher> log, ChannelWriter<AccessLogConfig>? accessLog = null,
+    Action<LimitsConfig>? applyLimits = null) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
@@ -90,12 +91,9 @@ public sealed class ConfigWatcher(
             Log.EdgeChangeNeedsRestart(log);
             next = next with { ListenProtocols = running.ListenProtocols, Tls = running.Tls };
         }
-        if (next.Limits != running.Limits)
-        {
-            // Kestrel reads its limits, and the accept gate its size, when the listener starts.
-            Log.LimitsChangeNeedsRestart(log);
-            next = next with { Limits = running.Limits };
-        }
+        // The client listener's limits: the accept gate resizes, Kestrel's header timeout applies
+        // to connections accepted from now on (open ones keep theirs).
+        if (next.Limits != running.Limits) applyLimits?.Invoke(next.Limits);
         if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
         if (next.AccessLog != running.AccessLog) accessLog?.TryWrite(next.AccessLog);
         running = next;
