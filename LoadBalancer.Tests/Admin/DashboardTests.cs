@@ -64,10 +64,39 @@ public sealed partial class DashboardTests
             }
 
             // Revalidation: the same file again is a 304 without a body.
-            var etag = page.Headers.ETag!;
-            using var again = new HttpRequestMessage(HttpMethod.Get, "/");
+            var etag = (await lb.Admin.GetAsync("/dashboard/app.js")).Headers.ETag!;
+            using var again = new HttpRequestMessage(HttpMethod.Get, "/dashboard/app.js");
             again.Headers.IfNoneMatch.Add(etag);
             Assert.Equal(HttpStatusCode.NotModified, (await lb.Admin.SendAsync(again)).StatusCode);
+            Assert.Equal("no-store", page.Headers.CacheControl?.ToString()); // the page itself shows the state of now
+        }
+        finally
+        {
+            await StopAsync(lb, backends);
+        }
+    }
+
+    // Before (or without) its script, the page already lists every backend with its URL and
+    // state, and every channel.
+    [Fact]
+    public async Task Get_Root_HasEveryBackendAndChannelInItsHtml()
+    {
+        var (lb, backends) = await StartAsync();
+        try
+        {
+            var status = await lb.StatusAsync();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (status.GetProperty("backends").EnumerateArray().Any(b => b.GetProperty("state").GetString() != "healthy") && DateTime.UtcNow < deadline)
+                status = await lb.StatusAsync(); // the startup probes: then nothing moves while we look
+            var html = await lb.Admin.GetStringAsync("/");
+            foreach (var b in status.GetProperty("backends").EnumerateArray())
+            {
+                var (url, state) = (b.GetProperty("url").GetString()!, b.GetProperty("state").GetString()!);
+                Assert.Matches($"<tr data-backend=\"{Regex.Escape(url)}\">.*?>{state}</span>", html);
+            }
+            Assert.Equal(3, Regex.Count(html, "<tr data-backend="));
+            foreach (var channel in new[] { "periods", "ticks", "events", "requests", "accesslog", "accesslogsettings" })
+                Assert.Contains($"<tr data-channel=\"{channel}\">", html);
         }
         finally
         {

@@ -1,4 +1,6 @@
 using System.Collections.Frozen;
+using System.Net;
+using System.Text;
 using System.Security.Cryptography;
 using System.Text.Json;
 using LoadBalancer.Pipeline;
@@ -7,7 +9,8 @@ using Microsoft.AspNetCore.Http;
 namespace LoadBalancer.Admin.Dashboard;
 
 // The admin listener's dashboard (docs/dashboard.md):
-//   GET /                 the page (embedded in the binary: no CDN, works air-gapped)
+//   GET /                 the page (embedded in the binary: no CDN, works air-gapped), its tables
+//                         filled with the backends and channels of now
 //   GET /dashboard/*      its script, style sheet, icon and the vendored uPlot
 //   GET /dashboard/data   one JSON document the page polls once a second
 // Everything else goes on to AdminEndpoints. The data is /status (asked of the state task, as
@@ -32,6 +35,7 @@ public sealed class Dashboard(StateClient state, PipelineView pipeline, Dashboar
         if (!HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)) return next(context);
         var path = request.Path.Value ?? "";
         if (path == "/dashboard/data") return DataAsync(context);
+        if (path == "/") return PageAsync(context);
         return Assets.TryGetValue(path, out var asset) ? ServeAsync(context, asset) : next(context);
     }
 
@@ -51,6 +55,40 @@ public sealed class Dashboard(StateClient state, PipelineView pipeline, Dashboar
         if (HttpMethods.IsHead(context.Request.Method)) return;
         await response.Body.WriteAsync(asset.Bytes).ConfigureAwait(false);
     }
+
+    // The page with the backends and channels as they are now already in its tables, so that it
+    // says something before its script has run (or without it); the script then takes over.
+    async Task PageAsync(HttpContext context)
+    {
+        var snapshot = await state.StatusAsync().ConfigureAwait(false);
+        var html = new StringBuilder(Encoding.UTF8.GetString(Assets["/"].Bytes));
+        var rows = new StringBuilder();
+        foreach (var b in snapshot.Backends)
+        {
+            var (url, label) = (WebUtility.HtmlEncode(b.Url), b.State.Label());
+            rows.Append($"<tr data-backend=\"{url}\"><td class=\"url\" data-label=\"backend\"><div class=\"cell\">{url}</div></td>")
+                .Append($"<td data-label=\"state\"><div class=\"cell\"><span class=\"state state-{label}\">{label}</span>")
+                .Append($"<div class=\"reason\">{WebUtility.HtmlEncode(b.LastChange?.Reason ?? "")}</div></div></td></tr>\n");
+        }
+        html.Replace(EmptyBackendRows, EmptyBackendRows[..^"</tbody>".Length] + rows + "</tbody>");
+        var channels = new StringBuilder();
+        foreach (var c in pipeline.Channels())
+            channels.Append($"<tr data-channel=\"{c.Name}\"><td class=\"mono\">{c.Name}</td><td>{c.From ?? "many"} → {c.To}</td>")
+                .Append($"<td class=\"num\">-</td><td class=\"num\">{c.Count} / {c.Capacity}</td></tr>\n");
+        html.Replace(EmptyChannelRows, EmptyChannelRows[..^"</tbody>".Length] + channels + "</tbody>");
+        var bytes = Encoding.UTF8.GetBytes(html.ToString());
+
+        var response = context.Response;
+        Secure(response);
+        response.Headers.CacheControl = "no-store"; // it shows the state of now
+        response.ContentType = "text/html; charset=utf-8";
+        response.ContentLength = bytes.Length;
+        if (HttpMethods.IsHead(context.Request.Method)) return;
+        await response.Body.WriteAsync(bytes).ConfigureAwait(false);
+    }
+
+    const string EmptyBackendRows = "<tbody id=\"backend-rows\"></tbody>";
+    const string EmptyChannelRows = "<tbody id=\"channel-rows\"></tbody>";
 
     async Task DataAsync(HttpContext context)
     {

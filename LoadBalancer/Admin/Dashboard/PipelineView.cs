@@ -14,46 +14,57 @@ namespace LoadBalancer.Admin.Dashboard;
 public sealed class PipelineView(PipelineChannels channels, BackendState state, HealthChecker checker, Ticker ticker,
     AccessLogWriter accessLogWriter, AccessLog accessLog)
 {
-    static readonly long Started = Stopwatch.GetTimestamp();
+    /// <summary>One channel now. From is null where many write (events, requests: see Messages).</summary>
+    public sealed record ChannelView(string Name, string? From, string To, int Capacity, int Count, long Read,
+        (string Message, string From, long Count)[]? Messages = null, bool? Enabled = null, long? Dropped = null);
+
+    public ChannelView[] Channels() =>
+    [
+        View("periods", channels.Periods.Reader, 1, "ConfigWatcher", "Ticker", ticker.PeriodsRead),
+        View("ticks", channels.Ticks.Reader, 1, "Ticker", "HealthChecker", checker.TicksRead),
+        View("events", channels.Events.Reader, PipelineChannels.EventsCapacity, null, "BackendState", state.Counters.Events()),
+        View("requests", channels.Requests.Reader, PipelineChannels.RequestsCapacity, null, "BackendState", state.Counters.Requests()),
+        View("accesslog", channels.AccessLog.Reader, PipelineChannels.AccessLogCapacity, "ProxyEndpoint", "AccessLogWriter",
+            accessLogWriter.RecordsRead) with { Enabled = accessLog.On, Dropped = accessLog.Dropped },
+        View("accesslogsettings", channels.AccessLogSettings.Reader, 1, "ConfigWatcher", "AccessLogWriter", accessLogWriter.SettingsRead),
+    ];
+
+    static ChannelView View<T>(string name, ChannelReader<T> reader, int capacity, string? from, string to, long read) =>
+        new(name, from, to, capacity, reader.CanCount ? reader.Count : 0, read);
+
+    static ChannelView View<T>(string name, ChannelReader<T> reader, int capacity, string? from, string to,
+        (string Message, string From, long Count)[] messages) =>
+        new(name, from, to, capacity, reader.CanCount ? reader.Count : 0, messages.Sum(m => m.Count), messages);
 
     public void Write(Utf8JsonWriter json)
     {
         json.WriteStartObject("pipeline");
-        // A monotonic clock for rates: the page divides the change of a total by the change of this.
-        json.WriteNumber("uptimeSeconds", Math.Round(Stopwatch.GetElapsedTime(Started).TotalSeconds, 3));
+        // A monotonic clock for rates (seconds from an arbitrary start, never set back): the page
+        // divides the change of a total by the change of this.
+        json.WriteNumber("clockSeconds", Math.Round((double)Stopwatch.GetTimestamp() / Stopwatch.Frequency, 3));
         json.WriteStartObject("stateTask");
         json.WriteNumber("busySeconds", Math.Round(state.Counters.BusySeconds, 6));
         json.WriteNumber("turns", state.Counters.Turns);
         json.WriteEndObject();
-
         json.WriteStartArray("channels");
-        Channel(json, "periods", channels.Periods.Reader, 1, "ConfigWatcher", "Ticker", ticker.PeriodsRead);
-        Channel(json, "ticks", channels.Ticks.Reader, 1, "Ticker", "HealthChecker", checker.TicksRead);
-        Channel(json, "events", channels.Events.Reader, PipelineChannels.EventsCapacity, null, "BackendState", null, state.Counters.Events());
-        Channel(json, "requests", channels.Requests.Reader, PipelineChannels.RequestsCapacity, null, "BackendState", null, state.Counters.Requests());
-        Channel(json, "accesslog", channels.AccessLog.Reader, PipelineChannels.AccessLogCapacity, "ProxyEndpoint", "AccessLogWriter",
-            accessLogWriter.RecordsRead, enabled: accessLog.On, dropped: accessLog.Dropped);
-        Channel(json, "accesslogsettings", channels.AccessLogSettings.Reader, 1, "ConfigWatcher", "AccessLogWriter", accessLogWriter.SettingsRead);
+        foreach (var c in Channels()) Write(json, c);
         json.WriteEndArray();
         json.WriteEndObject();
     }
 
-    static void Channel<T>(Utf8JsonWriter json, string name, ChannelReader<T> reader, int capacity, string? from, string to, long? read,
-        (string Message, string From, long Count)[]? messages = null, bool? enabled = null, long? dropped = null)
+    static void Write(Utf8JsonWriter json, ChannelView c)
     {
         json.WriteStartObject();
-        json.WriteString("name", name);
-        if (from is not null) json.WriteString("from", from);
-        json.WriteString("to", to);
-        json.WriteNumber("capacity", capacity);
-        json.WriteNumber("count", reader.CanCount ? reader.Count : 0);
-        if (messages is not null)
+        json.WriteString("name", c.Name);
+        if (c.From is not null) json.WriteString("from", c.From);
+        json.WriteString("to", c.To);
+        json.WriteNumber("capacity", c.Capacity);
+        json.WriteNumber("count", c.Count);
+        if (c.Messages is not null)
         {
-            long total = 0;
             json.WriteStartArray("messages");
-            foreach (var (message, sender, count) in messages)
+            foreach (var (message, sender, count) in c.Messages)
             {
-                total += count;
                 if (count == 0 && message == "other") continue;
                 json.WriteStartObject();
                 json.WriteString("type", message);
@@ -62,11 +73,10 @@ public sealed class PipelineView(PipelineChannels channels, BackendState state, 
                 json.WriteEndObject();
             }
             json.WriteEndArray();
-            read = total;
         }
-        json.WriteNumber("read", read ?? 0);
-        if (enabled is { } on) json.WriteBoolean("enabled", on);
-        if (dropped is { } d) json.WriteNumber("dropped", d);
+        json.WriteNumber("read", c.Read);
+        if (c.Enabled is { } on) json.WriteBoolean("enabled", on);
+        if (c.Dropped is { } dropped) json.WriteNumber("dropped", dropped);
         json.WriteEndObject();
     }
 }

@@ -106,7 +106,7 @@
   function render(data) {
     const status = data.status;
     const pipeline = data.pipeline;
-    const t = pipeline.uptimeSeconds;
+    const t = pipeline.clockSeconds;
     bounds = data.latency.boundsMs;
     const counts = new Map(data.latency.backends.map(b => [b.backend, b.counts]));
     const sample = { t, pipeline, backends: new Map() };
@@ -157,6 +157,7 @@
 
   function renderBackends(status, counting) {
     const tbody = $('backend-rows');
+    if (rows.size === 0) tbody.replaceChildren(); // the rows the server wrote into the page: this script's take over
     const present = new Set();
     const now = samples[samples.length - 1];
     for (const b of status.backends) {
@@ -479,5 +480,8 @@
     }
   }
 
-  document.addEventListener('DOMContentLoaded', poll);
+  document.addEventListener('DOMContentLoaded', () => {
+    $('token-form').addEventListener('submit', e => e.preventDefault()); // Enter in the token field: nothing to submit
+    poll();
+  });
 })();
