@@ -129,8 +129,9 @@ public sealed class DashboardBrowserTests(Chromium chromium, ITestOutputHelper o
 
     // Hostile text: a rejected lb.json whose error quotes markup is shown as text, not run or
     // rendered (and the page's CSP would block an inline handler anyway: no console error here).
+    // Then a reload that removes a backend: its row fades out.
     [Fact]
-    public async Task Page_RejectedConfigWithMarkup_ShownAsText()
+    public async Task Page_RejectedConfigWithMarkup_ShownAsText_AndARemovedBackendFadesOut()
     {
         var backends = await Task.WhenAll(TestBackend.StartAsync("a"), TestBackend.StartAsync("b"), TestBackend.StartAsync("c"));
         try
@@ -148,6 +149,17 @@ public sealed class DashboardBrowserTests(Chromium chromium, ITestOutputHelper o
 
             await Expect(page.Locator("#config-error")).ToContainTextAsync(markup);
             await Expect(page.Locator("#injected")).ToHaveCountAsync(0);
+
+            // A fixed file that removes a backend: the error goes, and the removed backend's row,
+            // drained at once (no request in flight), fades out and is gone.
+            var fixedConfig = JsonNode.Parse(config.ToJsonString())!.AsObject();
+            fixedConfig["backends"]!.AsArray().RemoveAt(2);
+            await lb.WriteConfigAsync(fixedConfig);
+            await Expect(page.Locator("#config-error")).ToBeHiddenAsync();
+            await Expect(page.Locator("#config")).ToContainTextAsync("generation 2");
+            await Expect(Row(page, backends[2])).ToHaveClassAsync("gone");
+            await Expect(Row(page, backends[2])).ToHaveCountAsync(0, new() { Timeout = 8000 });
+            await Expect(page.Locator("tr[data-backend]")).ToHaveCountAsync(2);
             Assert.Empty(watched.Problems);
         }
         finally

@@ -1,4 +1,6 @@
+using System.Collections.Immutable;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace LoadBalancer.Pipeline;
 
@@ -9,9 +11,12 @@ namespace LoadBalancer.Pipeline;
 // fine and a torn one cannot happen (aligned 64-bit fields). Nothing here is backend state.
 public sealed class LoopCounters
 {
-    long _probeResults, _outcomes, _connections, _wakes, _configs, _otherEvents;
-    long _picks, _probePlans, _statuses, _otherRequests;
+    long _probeResults, _outcomes, _connections, _wakes, _configs;
+    long _picks, _probePlans, _statuses;
     long _busyTicks, _turns;
+    // Kinds this class does not name (a later issue's messages), counted by type name. A new kind
+    // adds a box to a new immutable map (rare: once per kind); the loop alone writes the boxes.
+    ImmutableDictionary<Type, StrongBox<long>> _others = ImmutableDictionary<Type, StrongBox<long>>.Empty;
 
     public void Count(StateEvent e)
     {
@@ -22,7 +27,7 @@ public sealed class LoopCounters
             case ConnectionsChanged: _connections++; break;
             case Wake: _wakes++; break;
             case ConfigChanged or ConfigRejected: _configs++; break;
-            default: _otherEvents++; break;
+            default: Other(e.GetType()); break;
         }
     }
 
@@ -33,8 +38,20 @@ public sealed class LoopCounters
             case PickRequest: _picks++; break;
             case ProbePlanRequest: _probePlans++; break;
             case StatusRequest: _statuses++; break;
-            default: _otherRequests++; break;
+            default: Other(r.GetType()); break;
         }
+    }
+
+    void Other(Type type)
+    {
+        if (!_others.TryGetValue(type, out var box)) Volatile.Write(ref _others, _others.Add(type, box = new StrongBox<long>()));
+        box.Value++;
+    }
+
+    IEnumerable<(string, string, long)> Others(Type kind)
+    {
+        foreach (var (type, box) in Volatile.Read(ref _others))
+            if (type.IsSubclassOf(kind)) yield return (type.Name, "other", Volatile.Read(ref box.Value));
     }
 
     /// <summary>A turn of the loop that began at <paramref name="start"/> (Stopwatch.GetTimestamp) is done.</summary>
@@ -49,7 +66,8 @@ public sealed class LoopCounters
 
     public long Turns => Volatile.Read(ref _turns);
 
-    /// <summary>Taken from events, by kind, with the stage that sends each (the dashboard draws one arrow per sender).</summary>
+    /// <summary>Taken from events, by kind, with the stage that sends each (the dashboard draws one
+    /// arrow per sender); a kind not named here comes with its type name and sender "other".</summary>
     public (string Message, string From, long Count)[] Events() =>
     [
         ("ProbeResult", "HealthChecker", Volatile.Read(ref _probeResults)),
@@ -57,7 +75,7 @@ public sealed class LoopCounters
         ("ConnectionsChanged", "BackendPools", Volatile.Read(ref _connections)),
         ("ConfigChanged", "ConfigWatcher", Volatile.Read(ref _configs)),
         ("Wake", "BackendState", Volatile.Read(ref _wakes)),
-        ("other", "other", Volatile.Read(ref _otherEvents)),
+        .. Others(typeof(StateEvent)),
     ];
 
     /// <summary>Taken from requests, by kind, with the caller that asks each.</summary>
@@ -66,6 +84,6 @@ public sealed class LoopCounters
         ("PickRequest", "ProxyEndpoint", Volatile.Read(ref _picks)),
         ("ProbePlanRequest", "HealthChecker", Volatile.Read(ref _probePlans)),
         ("StatusRequest", "AdminEndpoints", Volatile.Read(ref _statuses)),
-        ("other", "other", Volatile.Read(ref _otherRequests)),
+        .. Others(typeof(StateRequest)),
     ];
 }

@@ -65,7 +65,6 @@ public sealed class PipelineView(PipelineChannels channels, BackendState state, 
             json.WriteStartArray("messages");
             foreach (var (message, sender, count) in c.Messages)
             {
-                if (count == 0 && message == "other") continue;
                 json.WriteStartObject();
                 json.WriteString("type", message);
                 json.WriteString("from", sender);
