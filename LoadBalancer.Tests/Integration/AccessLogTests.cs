@@ -208,6 +208,7 @@ public sealed partial class AccessLogTests
     }
 
     [Fact]
+    [Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
     public async Task Start_PortInUse_ExitsOneWithTheOneLineAsWithoutAnAccessLog()
     {
         // The writer starts before Kestrel and has its file open when the bind fails: the process

@@ -8,6 +8,7 @@ namespace LoadBalancer.Tests.Integration;
 // The command line as an operator meets it: the real dll as a process. `--check` loads and
 // validates exactly as startup does (the same error line, the same warnings) and binds nothing;
 // `--strict` turns an unknown key into that error; `--help` and `--version` answer and exit 0.
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class CommandLineTests : IDisposable
 {
     readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("lb-cli-");

@@ -9,6 +9,7 @@ namespace LoadBalancer.Tests.Integration;
 // no stack trace, and nothing listening. The config's listen and admin ports are held by the
 // test while the process runs: a balancer that bound them before validating would fail to
 // listen (exit 1, "cannot listen") instead.
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class ConfigErrorTests
 {
     const string Ports = """

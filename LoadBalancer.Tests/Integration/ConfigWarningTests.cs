@@ -5,6 +5,7 @@ namespace LoadBalancer.Tests.Integration;
 // A key the balancer does not know, as the user meets it: the real dll as a process starts and
 // serves (an unknown key is not an error), and says which key it ignored, with the key it
 // probably meant.
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class ConfigWarningTests
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace LoadBalancer.Tests.Integration;
 // or admin port held by the test. One line on stderr naming the address, the listener and the
 // reason; exit 1 (the environment, not the configuration); nothing logged before it, and no
 // probe ever reached the (healthy) backend: probing starts only once every listener is bound.
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class ListenErrorTests
 {
     [Theory]

@@ -11,6 +11,7 @@ namespace LoadBalancer.Tests.Integration;
 // connection is answered with Connection: close and the connection then closed, a request
 // already in flight finishes with Connection: close, and the process exits 0 without waiting
 // out the grace once no client connection is open.
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class ShutdownTests
 {
     const string StoppedListening = "no longer listening";

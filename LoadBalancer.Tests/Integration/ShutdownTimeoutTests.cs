@@ -8,6 +8,7 @@ namespace LoadBalancer.Tests.Integration;
 // A stop whose drain runs out: a request that is still open when the shutdown timeout ends is
 // cut, one line says how many were, and the stop still ends normally (exit 0 for the process).
 // Its own class, so it runs alongside ShutdownTests rather than after them.
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class ShutdownTimeoutTests
 {
     static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);

@@ -8,6 +8,7 @@ namespace LoadBalancer.Tests.Integration;
 // Contract, "Edge": a certificate or key that is missing or invalid at startup ends the process
 // with exit 2 and one stderr line naming tls.certificate or tls.key, before anything listens
 // (the ports are held by the test: a balancer that bound them first would exit 1 instead).
+[Trait("Category", "Process")] // also run on the shipped executable by .ci/run (LB_SHIPPED)
 public sealed class TlsStartupErrorTests
 {
     public static TheoryData<string, string[]> Broken => new()
