@@ -109,4 +109,16 @@ public static partial class Log
 
     [LoggerMessage(79, LogLevel.Information, "Access log: {Path} was truncated (log rotation by copy); writing on at its new end")]
     public static partial void AccessLogTruncated(ILogger logger, string path);
+
+    // ---- admission (issue 12): 80-89 ----
+
+    [LoggerMessage(80, LogLevel.Information, "Backend {Backend} warms up: its effective weight rises from 10% to 100% over {SlowStart} (slowStart)")]
+    public static partial void SlowStartBegins(ILogger logger, string backend, string slowStart);
+
+    [LoggerMessage(81, LogLevel.Warning, "Backend {Backend} not ejected after {Failures} failed requests: {Ejected} of {Total} backends are ejected already (passiveHealth.maxEjectionPercent {Percent}); it stays in")]
+    public static partial void EjectionRefused(ILogger logger, string backend, int failures, int ejected, int total, int percent);
+
+    // At most once a second.
+    [LoggerMessage(82, LogLevel.Warning, "Retry budget spent: {Denied} retries refused since the last line; {Granted} granted for {FirstAttempts} first attempts in the last 10 s (retryBudget.percent {Percent}, minPerSecond {MinPerSecond}) (loadbalancer_retries_denied_total)")]
+    public static partial void RetriesDenied(ILogger logger, long denied, long granted, long firstAttempts, int percent, int minPerSecond);
 }

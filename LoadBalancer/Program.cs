@@ -196,7 +196,7 @@ public static class Program
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
-            return new BackendTable(config, pools.Create, time, change => LogChange(log, change), metrics);
+            return new BackendTable(config, pools.Create, time, change => LogChange(log, change), metrics, log: log);
         });
         builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
             sp.GetRequiredService<ILogger<BackendState>>()));

@@ -7,6 +7,8 @@
 // the outcome (through the events channel). Many concurrent "handlers" load the state task.
 // Compared with the same pick done directly under a lock, and with a lock-free Interlocked pick.
 //
+// The last two lines are the queue mode (issue 12): the limit binding, 64 askers, 40 of them waiting.
+//
 //   dotnet run -c Release scripts/pickbench.cs                  # all cores
 //   taskset -c 1 dotnet run -c Release scripts/pickbench.cs     # one core, like the balancer in compare.sh
 //
@@ -66,6 +68,59 @@ foreach (var askers in new[] { 1, 8, 64 })
             return ValueTask.FromResult(new Pick(routes[i], default!));
         },
         pick => { Interlocked.Decrement(ref inFlight[Array.IndexOf(routes, pick.Backend)]); return ValueTask.CompletedTask; });
+}
+
+// Queue mode (issue 12): limits.maxInFlightPerBackend 8 on the three backends (24 slots) and 64
+// askers, so 40 always wait in the state task's queue and every outcome hands its slot to the
+// oldest waiter. First over the channels as above (CPU per round trip, process-wide), then the
+// state task's own work alone: one thread calls BackendTable as the loop would (an outcome that
+// frees a slot and grants it to the oldest waiter, a new pick that joins the queue), so the time
+// per pick is the state task's CPU per pick with the limit binding, channels left out.
+var limited = ConfigLoader.Parse("""{ "backends": [ {"url":"http://127.0.0.1:1"}, {"url":"http://127.0.0.1:2"}, {"url":"http://127.0.0.1:3"} ], "limits": { "maxInFlightPerBackend": 8 } }"""u8.ToArray(), "bench.json");
+BackendTable NewLimitedTable() => new(limited, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), TimeProvider.System, _ => { });
+{
+    var channels = new PipelineChannels();
+    var state = new BackendState(channels, NewLimitedTable(), TimeProvider.System, NullLogger<BackendState>.Instance);
+    await state.StartAsync(CancellationToken.None);
+    var client = new StateClient(channels);
+    await RunAsync("queue: channel rt", 64,
+        () => client.PickAsync(),
+        pick => client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
+    await state.StopAsync(CancellationToken.None);
+
+    QueueTableOnly(NewLimitedTable(), 64, TimeSpan.FromSeconds(Math.Min(2, seconds))); // warm up
+    var (perPick, bytes, waiting) = QueueTableOnly(NewLimitedTable(), 64, TimeSpan.FromSeconds(seconds));
+    Console.WriteLine($"queue: state task only, 64 askers, limit 8 x 3: {perPick * 1000:0} ns CPU per pick (an outcome handing its slot to the oldest waiter + a new pick queued), {bytes:0} B/pick, {waiting} waiting");
+}
+
+static (double UsPerPick, double BytesPerPick, int Waiting) QueueTableOnly(BackendTable table, int askers, TimeSpan duration)
+{
+    var asks = new Queue<ValueTask<Pick>>(askers); // oldest first: FIFO grants answer them in this order
+    void Ask()
+    {
+        var reply = Reply<Pick>.Rent();
+        var answer = reply.Task;
+        table.Pick(new PickRequest(null, reply));
+        asks.Enqueue(answer);
+    }
+    for (var i = 0; i < askers; i++) Ask();
+    var waiting = table.QueueLength;
+    long n = 0;
+    var allocated = GC.GetAllocatedBytesForCurrentThread();
+    var cpu0 = Environment.CpuUsage.TotalTime;
+    var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+    while ((n & 1023) != 0 || Stopwatch.GetTimestamp() < stopAt)
+    {
+        var answer = asks.Dequeue();
+        if (!answer.IsCompleted) throw new InvalidOperationException("the oldest ask is not answered: not FIFO");
+        var pick = answer.Result;
+        table.Apply(new RequestOutcome(pick.Backend!, Outcome.Response, 200)); // the oldest waiter takes the slot
+        Ask();                                                                   // and a new one queues
+        n++;
+    }
+    var cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalMicroseconds;
+    var bytes = (GC.GetAllocatedBytesForCurrentThread() - allocated) / (double)n;
+    return (cpu / n, bytes, waiting);
 }
 
 async Task RunAsync(string mode, int askers, Func<ValueTask<Pick>> ask, Func<Pick, ValueTask> release)

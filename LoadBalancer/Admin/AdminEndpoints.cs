@@ -49,6 +49,8 @@ public sealed class AdminEndpoints(StateClient state)
             json.WriteStartObject();
             json.WriteString("url", b.Url);
             json.WriteNumber("weight", b.Weight);
+            json.WriteNumber("effectiveWeight", Math.Round(b.EffectiveWeight, 3));
+            json.WriteNumber("maxInFlight", b.MaxInFlight);
             json.WriteString("state", b.State.Label());
             if (b.LastChange is { } change) json.WriteString("stateReason", change.Reason); else json.WriteNull("stateReason");
             if (b.EjectedUntil is { } until) json.WriteString("ejectedUntil", Timestamp(until)); else json.WriteNull("ejectedUntil");
@@ -74,6 +76,9 @@ public sealed class AdminEndpoints(StateClient state)
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteStartObject("queue");
+        json.WriteNumber("length", s.QueueLength);
+        json.WriteEndObject();
         json.WriteStartObject("config");
         json.WriteString("loadedAt", Timestamp(s.Config.LoadedAt));
         json.WriteNumber("generation", s.Config.Generation);

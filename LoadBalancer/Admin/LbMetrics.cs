@@ -25,7 +25,9 @@ public sealed class LbMetrics : IDisposable
     readonly Histogram<double> _requestSeconds;
     readonly Counter<long> _retries;
     readonly Counter<long> _ejections;
-    long _reloadsApplied, _reloadsRejected, _accessLogDropped;
+    readonly Histogram<double> _queueWaitSeconds;
+    long _reloadsApplied, _reloadsRejected, _accessLogDropped, _queueFull, _queueTimeout, _retriesDenied;
+    int _queueLength;
     BackendGauges[] _gauges = [];
 
     static readonly string[] Codes = Enumerable.Range(0, 600).Select(i => i.ToString()).ToArray();
@@ -58,11 +60,23 @@ public sealed class LbMetrics : IDisposable
         _meter.CreateObservableCounter("loadbalancer.config.reloads", () => (Measurement<long>[])
             [new(Volatile.Read(ref _reloadsApplied), Result(applied: true)), new(Volatile.Read(ref _reloadsRejected), Result(applied: false))],
             description: "Changes of lb.json, by result: applied or rejected.");
+        // Admission (issue 12): the queue and the retry budget, every series from the first scrape.
+        _meter.CreateObservableGauge("loadbalancer.queue.length", () => Volatile.Read(ref _queueLength),
+            description: "Requests waiting in the queue for a backend under its limit.");
+        _queueWaitSeconds = _meter.CreateHistogram("loadbalancer.queue.wait", unit: "s",
+            description: "Time requests waited in the queue, however they left it (a slot, queue timeout, client gone).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        _meter.CreateObservableCounter("loadbalancer.queue.rejected", () => (Measurement<long>[])
+            [new(Volatile.Read(ref _queueFull), Reason("full")), new(Volatile.Read(ref _queueTimeout), Reason("timeout"))],
+            description: "Requests the queue refused (503): it was full, or they waited queue.timeout.");
+        _meter.CreateObservableCounter("loadbalancer.retries.denied", () => Volatile.Read(ref _retriesDenied),
+            description: "Retries the retry budget refused.");
         _meter.CreateObservableCounter("loadbalancer.access_log.dropped", () => Volatile.Read(ref _accessLogDropped),
             description: "Access-log lines dropped because the writer fell behind (its channel was full).");
     }
 
     static KeyValuePair<string, object?> Backend(string url) => new("backend", url);
+    static KeyValuePair<string, object?> Reason(string reason) => new("reason", reason);
     static KeyValuePair<string, object?> Result(bool applied) => new("result", applied ? "applied" : "rejected");
 
     public void Response(string backend, int status) =>
@@ -72,6 +86,18 @@ public sealed class LbMetrics : IDisposable
     public void Probe(string backend, TimeSpan latency) => _probeSeconds.Record(latency.TotalSeconds, Backend(backend));
     public void Retry() => _retries.Add(1);
     public void Ejection(string backend) => _ejections.Add(1, Backend(backend));
+    /// <summary>From the state task: the queue refused a request (full: at once; else its time ran out).</summary>
+    public void QueueRejected(bool full) => Interlocked.Increment(ref full ? ref _queueFull : ref _queueTimeout);
+
+    /// <summary>From the state task: a request left the queue after waiting this long.</summary>
+    public void QueueWait(TimeSpan waited) => _queueWaitSeconds.Record(waited.TotalSeconds);
+
+    /// <summary>From the state task: the retry budget refused a retry.</summary>
+    public void RetryDenied() => Interlocked.Increment(ref _retriesDenied);
+
+    /// <summary>From the state task, once a loop turn: how many wait in the queue.</summary>
+    public int QueueLength { get => Volatile.Read(ref _queueLength); set => Volatile.Write(ref _queueLength, value); }
+
     public void ConfigReload(bool applied) => Interlocked.Increment(ref applied ? ref _reloadsApplied : ref _reloadsRejected);
 
     /// <summary>From a request handler: its access-log record did not fit into the channel.</summary>

@@ -2,7 +2,7 @@ using LoadBalancer.Pipeline;
 
 namespace LoadBalancer.Balancing;
 
-// Fewest in-flight requests per unit of weight. Ties rotate (the scan starts one further each
+// Fewest in-flight requests per unit of effective weight. Ties rotate (the scan starts one further each
 // time), so idle backends share the traffic instead of the first one taking it all.
 public sealed class LeastConnectionsPolicy : IBalancingPolicy
 {
@@ -24,6 +24,7 @@ public sealed class LeastConnectionsPolicy : IBalancingPolicy
 
 static class Load
 {
-    /// <summary>a.InFlight / a.Weight &lt; b.InFlight / b.Weight, without division.</summary>
-    public static bool Less(BackendEntry a, BackendEntry b) => (long)a.InFlight * b.Weight < (long)b.InFlight * a.Weight;
+    /// <summary>a.InFlight / a.EffectiveWeight &lt; b.InFlight / b.EffectiveWeight, without division
+    /// (the effective weight: a backend in slow start counts as more loaded).</summary>
+    public static bool Less(BackendEntry a, BackendEntry b) => a.InFlight * b.EffectiveWeight < b.InFlight * a.EffectiveWeight;
 }

@@ -15,8 +15,8 @@ public sealed class RoundRobinPolicy : IBalancingPolicy
         long total = 0;
         foreach (var e in eligible)
         {
-            e.CurrentWeight += e.Weight;
-            total += e.Weight;
+            e.CurrentWeight += e.EffectiveWeight; // Weight, scaled; less while slow start ramps it up
+            total += e.EffectiveWeight;
             if (best is null || e.CurrentWeight > best.CurrentWeight) best = e;
         }
         best!.CurrentWeight -= total;

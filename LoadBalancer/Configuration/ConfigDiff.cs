@@ -38,6 +38,7 @@ public static class ConfigDiff
         Value("healthCheck.unhealthyThreshold", hcA.UnhealthyThreshold, hcB.UnhealthyThreshold);
         Value("passiveHealth.consecutiveFailures", before.PassiveHealth.ConsecutiveFailures, after.PassiveHealth.ConsecutiveFailures);
         Duration("passiveHealth.ejectFor", before.PassiveHealth.EjectFor, after.PassiveHealth.EjectFor);
+        Value("passiveHealth.maxEjectionPercent", before.PassiveHealth.MaxEjectionPercent, after.PassiveHealth.MaxEjectionPercent);
         var (poolA, poolB) = (before.Pool, after.Pool);
         Value("pool.maxConnectionsPerBackend", poolA.MaxConnectionsPerBackend, poolB.MaxConnectionsPerBackend);
         Duration("pool.idleTimeout", poolA.IdleTimeout, poolB.IdleTimeout);
@@ -49,6 +50,13 @@ public static class ConfigDiff
         Duration("tunnelIdleTimeout", before.TunnelIdleTimeout, after.TunnelIdleTimeout);
         Value("limits.maxClientConnections", before.Limits.MaxClientConnections, after.Limits.MaxClientConnections);
         Duration("limits.requestHeadersTimeout", before.Limits.RequestHeadersTimeout, after.Limits.RequestHeadersTimeout);
+        var (adA, adB) = (before.Admission, after.Admission);
+        Value("limits.maxInFlightPerBackend", adA.MaxInFlightPerBackend, adB.MaxInFlightPerBackend);
+        Value("queue.size", adA.QueueSize, adB.QueueSize);
+        Duration("queue.timeout", adA.QueueTimeout, adB.QueueTimeout);
+        Value("retryBudget.percent", adA.RetryBudgetPercent, adB.RetryBudgetPercent);
+        Value("retryBudget.minPerSecond", adA.RetryBudgetMinPerSecond, adB.RetryBudgetMinPerSecond);
+        Value("slowStart", Off(adA.SlowStart), Off(adB.SlowStart));
         Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
         Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
 
@@ -60,13 +68,14 @@ public static class ConfigDiff
             RequestTimeout = before.RequestTimeout, Retries = before.Retries,
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
             ListenProtocols = before.ListenProtocols, Tls = before.Tls,
-            AccessLog = before.AccessLog,
+            AccessLog = before.AccessLog, Admission = before.Admission,
         };
         if (compared != before) changes.Add("other settings");
 
         return changes.Count == 0 ? NoChange : string.Join(", ", changes);
     }
 
+    static string Off(TimeSpan t) => t == TimeSpan.Zero ? "off" : Durations.Format(t);
     static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
     static string Name(BackendProtocol p) => p.ToString().ToLowerInvariant();
 
@@ -87,6 +96,8 @@ public static class ConfigDiff
             if (!old.TryGetValue(b.Key, out var was)) continue;
             if (was.Protocol != b.Protocol) changes.Add($"{b.Url} protocol {Name(was.Protocol)} -> {Name(b.Protocol)}");
             if (was.Tls != b.Tls) changes.Add($"{b.Url} tls");
+            if (was.MaxInFlight != b.MaxInFlight)
+                changes.Add(string.Create(CultureInfo.InvariantCulture, $"{b.Url} maxInFlight {was.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "default"} -> {b.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "default"}"));
         }
         if (added.Count == 0 && removed.Count == 0
             && !before.Select(b => b.Key).SequenceEqual(after.Select(b => b.Key)))

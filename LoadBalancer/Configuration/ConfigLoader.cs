@@ -68,14 +68,16 @@ public static class ConfigLoader
     }
 
     // Every key lb.json may hold, per object, as spelled in the docs.
-    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "$schema"];
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "queue", "retryBudget", "slowStart", "$schema"];
     static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
-    static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor"];
+    static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor", "maxEjectionPercent"];
     static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
-    static readonly string[] BackendKeys = ["url", "weight", "protocol", "tls"];
+    static readonly string[] BackendKeys = ["url", "weight", "protocol", "tls", "maxInFlight"];
     static readonly string[] TlsKeys = ["certificate", "key"];
     static readonly string[] BackendTlsKeys = ["ca", "serverName", "insecureSkipVerify"];
-    static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout"];
+    static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout", "maxInFlightPerBackend"];
+    static readonly string[] QueueKeys = ["size", "timeout"];
+    static readonly string[] RetryBudgetKeys = ["percent", "minPerSecond"];
     static readonly string[] AccessLogKeys = ["path", "format"];
 
     sealed class Reader(string file, List<string>? warnings, bool strict)
@@ -119,7 +121,10 @@ public static class ConfigLoader
                     Int(health, "unhealthyThreshold", "healthCheck.unhealthyThreshold", 2, 1, 1000)),
                 PassiveHealth: new PassiveHealthConfig(
                     Int(passive, "consecutiveFailures", "passiveHealth.consecutiveFailures", 3, 1, 1_000_000),
-                    Duration(passive, "ejectFor", "passiveHealth.ejectFor", TimeSpan.FromSeconds(30))),
+                    Duration(passive, "ejectFor", "passiveHealth.ejectFor", TimeSpan.FromSeconds(30)))
+                {
+                    MaxEjectionPercent = Int(passive, "maxEjectionPercent", "passiveHealth.maxEjectionPercent", 50, 0, 100),
+                },
                 Pool: new PoolConfig(
                     Int(pool, "maxConnectionsPerBackend", "pool.maxConnectionsPerBackend", 1024, 1, 1_000_000),
                     Duration(pool, "idleTimeout", "pool.idleTimeout", TimeSpan.FromSeconds(60)),
@@ -134,9 +139,25 @@ public static class ConfigLoader
                     Duration(limits, "requestHeadersTimeout", "limits.requestHeadersTimeout", LimitsConfig.Default.RequestHeadersTimeout)))
             {
                 AccessLog = AccessLog(root),
+                Admission = Admission(root, limits),
                 Tls = tls,
                 ListenProtocols = protocols,
             };
+        }
+
+        // limits.maxInFlightPerBackend, queue.*, retryBudget.*, slowStart (issue 12).
+        AdmissionConfig Admission(JsonElement root, JsonElement? limits)
+        {
+            var queue = Get(root, "queue") is { } q ? Section(q, "queue", QueueKeys) : (JsonElement?)null;
+            var budget = Get(root, "retryBudget") is { } r ? Section(r, "retryBudget", RetryBudgetKeys) : (JsonElement?)null;
+            var d = AdmissionConfig.Default;
+            return new AdmissionConfig(
+                Int(limits, "maxInFlightPerBackend", "limits.maxInFlightPerBackend", d.MaxInFlightPerBackend, 0, 1_000_000),
+                Int(queue, "size", "queue.size", d.QueueSize, 0, 1_000_000),
+                Duration(queue, "timeout", "queue.timeout", d.QueueTimeout),
+                Int(budget, "percent", "retryBudget.percent", d.RetryBudgetPercent, 0, 100),
+                Int(budget, "minPerSecond", "retryBudget.minPerSecond", d.RetryBudgetMinPerSecond, 0, 1_000_000),
+                Duration(root, "slowStart", "slowStart", d.SlowStart, zeroAllowed: true));
         }
 
         // Relative file names in lb.json are relative to its own folder, as nginx's are to its prefix.
@@ -307,6 +328,7 @@ public static class ConfigLoader
                 {
                     Protocol = Protocol(item, key, uri),
                     Tls = BackendTls(item, key, uri),
+                    MaxInFlight = Get(item, "maxInFlight") is null ? null : Int(item, "maxInFlight", key + ".maxInFlight", 0, 0, 1_000_000),
                 });
                 i++;
             }
@@ -407,13 +429,13 @@ public static class ConfigLoader
             return n;
         }
 
-        TimeSpan Duration(JsonElement? obj, string name, string key, TimeSpan fallback)
+        TimeSpan Duration(JsonElement? obj, string name, string key, TimeSpan fallback, bool zeroAllowed = false)
         {
             if (Get(obj, name) is not { } e) return fallback;
             var text = e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetRawText();
             if (e.ValueKind != JsonValueKind.String || !Durations.TryParse(text, out var d))
                 throw Error(key, $"{text} is not a duration: use 250ms, 10s, 2m, 1h or 00:00:10");
-            if (d <= TimeSpan.Zero) throw Error(key, $"{text} must be more than zero");
+            if (d < TimeSpan.Zero || d == TimeSpan.Zero && !zeroAllowed) throw Error(key, $"{text} must be more than zero");
             if (d > TimeSpan.FromDays(24)) throw Error(key, $"{text} is too long: at most 24 days");
             return d;
         }

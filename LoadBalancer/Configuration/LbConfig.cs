@@ -26,6 +26,17 @@ public sealed record LbConfig(
 
     /// <summary>listenProtocols: Http2 is h2 by ALPN on https, prior-knowledge h2c on http.</summary>
     public HttpProtocols ListenProtocols { get; init; } = HttpProtocols.Http1;
+
+    /// <summary>limits.maxInFlightPerBackend, queue.*, retryBudget.*, slowStart: the admission rules (issue 12).</summary>
+    public AdmissionConfig Admission { get; init; } = AdmissionConfig.Default;
+}
+
+/// <summary>The admission rules the state task applies to every pick (Pipeline/Admission.cs,
+/// RetryBudget.cs, SlowStart.cs). MaxInFlightPerBackend 0: no limit; SlowStart zero: off.</summary>
+public sealed record AdmissionConfig(
+    int MaxInFlightPerBackend, int QueueSize, TimeSpan QueueTimeout, int RetryBudgetPercent, int RetryBudgetMinPerSecond, TimeSpan SlowStart)
+{
+    public static readonly AdmissionConfig Default = new(0, 1000, TimeSpan.FromSeconds(5), 20, 10, TimeSpan.Zero);
 }
 
 /// <summary>PEM files, as absolute paths (lb.json names them relative to its own folder).</summary>
@@ -41,6 +52,9 @@ public sealed record BackendConfig(string Url, string Key, Uri Uri, int Weight)
 
     /// <summary>backends[].tls: how an https backend's certificate is checked (null: system trust, URL host).</summary>
     public BackendTlsConfig? Tls { get; init; }
+
+    /// <summary>backends[].maxInFlight: null means limits.maxInFlightPerBackend; 0 means no limit.</summary>
+    public int? MaxInFlight { get; init; }
 }
 
 /// <summary>http1 (HTTP/1.1), h2c (HTTP/2 with prior knowledge, http://) or h2 (HTTP/2 by ALPN, https://).</summary>
@@ -54,7 +68,11 @@ public sealed record BackendTlsConfig(string? Ca, string? ServerName, bool Insec
 public sealed record HealthCheckConfig(
     string Path, TimeSpan Interval, TimeSpan Timeout, int HealthyThreshold, int UnhealthyThreshold);
 
-public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan EjectFor);
+public sealed record PassiveHealthConfig(int ConsecutiveFailures, TimeSpan EjectFor)
+{
+    /// <summary>The most backends passive health may eject at once, as a percentage of all (one always may be).</summary>
+    public int MaxEjectionPercent { get; init; } = 50;
+}
 
 public sealed record PoolConfig(
     int MaxConnectionsPerBackend, TimeSpan IdleTimeout, TimeSpan Lifetime, TimeSpan ConnectTimeout);

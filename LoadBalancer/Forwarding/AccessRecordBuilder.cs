@@ -17,6 +17,7 @@ public sealed class AccessRecordBuilder
     readonly ResponseBodyCounter _out;
     AttemptRecord[] _attempts = [];
     long _attemptStart;
+    TimeSpan _queued;
 
     AccessRecordBuilder(HttpContext context, string requestId)
     {
@@ -27,6 +28,9 @@ public sealed class AccessRecordBuilder
     public static AccessRecordBuilder Begin(HttpContext context, string requestId) => new(context, requestId);
 
     public void AttemptStarting() => _attemptStart = Stopwatch.GetTimestamp();
+
+    /// <summary>A pick waited this long in the admission queue (summed over the request's picks).</summary>
+    public void Queued(TimeSpan waited) => _queued += waited;
 
     public void AttemptEnded(BackendRoute backend, Outcome outcome) =>
         // Retries are rare: a new array per attempt costs less than a list for every request.
@@ -41,7 +45,7 @@ public sealed class AccessRecordBuilder
             ? raw : request.Path.Value + request.QueryString.Value;
         return new AccessRecord(_time, context.Connection.RemoteIpAddress, request.Method, target, request.Protocol, status,
             (request.Body as RequestBodyWatch)?.BytesRead ?? 0, _out.Bytes, elapsed.TotalMilliseconds, _requestId, backend?.Url,
-            _attempts, QueueMs: 0, termination, Header(request.Headers.Referer), Header(request.Headers.UserAgent));
+            _attempts, QueueMs: _queued.TotalMilliseconds, termination, Header(request.Headers.Referer), Header(request.Headers.UserAgent));
     }
 
     static string? Header(Microsoft.Extensions.Primitives.StringValues values) => values.Count == 0 ? null : values.ToString();

@@ -11,7 +11,9 @@ namespace LoadBalancer.Forwarding;
 // The request handler: not a stage but one call per request, on Kestrel's threads. First, a request that
 // must reach no backend (RequestScreen) is answered here. Then, for each attempt:
 // ask the state task for a backend, forward with YARP's IHttpForwarder through that backend's
-// pool, and tell the state task how it went (which also releases the in-flight slot).
+// pool, and tell the state task how it went (which also releases the in-flight slot). The state
+// task may make the ask wait (every backend at its limit: the queue) or refuse it (queue full or
+// timed out: 503; a retry over the retry budget: the last attempt's 502/504).
 // Retries only what the contract allows, each on a backend not tried yet:
 //   - nothing was sent (connect refused or timed out, TLS failed): any method;
 //   - reset, malformed or timed out before response headers: GET/HEAD/OPTIONS without a body.
@@ -45,7 +47,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             Pick pick;
             try
             {
-                pick = await state.PickAsync(tried).ConfigureAwait(false);
+                pick = await state.PickAsync(tried, context.RequestAborted).ConfigureAwait(false);
             }
             catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
             {
@@ -53,17 +55,11 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
                 Done(context, start, answeredBy: null, Termination.NoBackend, record);
                 return;
             }
+            record?.Queued(pick.Waited);
             if (pick.Backend is not { } backend)
             {
-                if (tried is null)
-                {
-                    await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "no healthy backends", retryAfter: "1").ConfigureAwait(false);
-                }
-                else
-                {
-                    await WriteFailureAsync(context, last, tried.Length).ConfigureAwait(false);
-                }
-                Done(context, start, answeredBy: null, tried is null ? Termination.NoBackend : AccessRecordBuilder.EndedBy(last), record);
+                await RefuseAsync(context, pick.Refused, tried, last).ConfigureAwait(false);
+                Done(context, start, answeredBy: null, Ended(pick.Refused, tried, last), record);
                 return;
             }
 
@@ -155,6 +151,27 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
     }
 
     const int ClientClosedRequest = 499;
+
+    // The state task gave no backend (Refusal says why). A refused retry ends the request as if
+    // no retries were left: the last attempt's 502/504.
+    static Task RefuseAsync(HttpContext context, Refusal why, BackendRoute[]? tried, Outcome last) => why switch
+    {
+        Refusal.QueueFull => WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "queue full", retryAfter: "1"),
+        Refusal.QueueTimeout => WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "queue timeout", retryAfter: "1"),
+        Refusal.Cancelled => Task.CompletedTask, // the client has gone: nobody to answer
+        Refusal.Stopping => WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "shutting down"),
+        _ when tried is not null => WriteFailureAsync(context, last, tried.Length),
+        _ => WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "no healthy backends", retryAfter: "1"),
+    };
+
+    static Termination Ended(Refusal why, BackendRoute[]? tried, Outcome last) => why switch
+    {
+        Refusal.QueueFull or Refusal.QueueTimeout => Termination.Queue,
+        Refusal.Budget => Termination.Budget,
+        Refusal.Cancelled => Termination.Client,
+        _ when tried is not null => AccessRecordBuilder.EndedBy(last),
+        _ => Termination.NoBackend,
+    };
 
     static bool CanRetry(HttpRequest request, Outcome outcome) =>
         outcome.NothingSent()

@@ -8,7 +8,28 @@ public sealed class BackendEntry(BackendRoute route, int weight)
 {
     /// <summary>Where new picks go. A reload that changes pool.* replaces it (see BackendTable.ReplaceRoute).</summary>
     public BackendRoute Route { get; internal set; } = route;
-    public int Weight { get; set; } = weight;
+    public int Weight
+    {
+        get => _weight;
+        set { _weight = value; EffectiveWeight = value * SlowStart.Scale; }
+    }
+    int _weight = weight;
+
+    /// <summary>The weight the policies use, in thousandths (SlowStart.Scale): Weight, or less while
+    /// it warms up. Set by BackendTable before each pick.</summary>
+    public long EffectiveWeight { get; set; } = weight * SlowStart.Scale;
+
+    /// <summary>Slow start: since when it warms up (null: at full weight).</summary>
+    public DateTimeOffset? WarmingSince { get; set; }
+
+    /// <summary>Its in-flight limit (backends[].maxInFlight, else limits.maxInFlightPerBackend); 0: none.</summary>
+    public int MaxInFlight { get; set; }
+
+    /// <summary>Under its limit: a pick may take one more slot.</summary>
+    public bool HasSlot => MaxInFlight == 0 || InFlight < MaxInFlight;
+
+    /// <summary>Passive health wanted to eject it but maxEjectionPercent said no (logged once per episode).</summary>
+    public bool EjectionRefused { get; set; }
 
     /// <summary>The pool settings Route was built with.</summary>
     internal PoolConfig? Pool { get; set; }

@@ -35,8 +35,9 @@ public sealed class BackendState : BackgroundService
         _requestsWriter = channels.Requests.Writer;
         _table = table;
         _log = log;
-        // The loop never sleeps: a timer tells it (through its own events channel) when an
-        // ejection ends, so the change is logged on time even when no request comes.
+        // The loop never sleeps: one timer tells it (through its own events channel) when its
+        // next deadline is due (an ejection ends, a queued pick times out), so that happens on
+        // time even when no message comes. Never a timer per waiter.
         // If events is full the loop is busy anyway and checks ejections after that batch.
         var wake = _eventsWriter;
         _wakeTimer = time.CreateTimer(_ => wake.TryWrite(Wake.Instance), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -67,6 +68,7 @@ public sealed class BackendState : BackgroundService
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
             // ran out of time returns before the loop has drained.
             _wakeTimer.Dispose();
+            _table.CloseQueue(); // no slot will free any more: waiters left get their answer now
             _table.DisposeRoutes();
         }
         catch (Exception ex)
@@ -77,6 +79,7 @@ public sealed class BackendState : BackgroundService
             _requestsWriter.TryComplete(ex);
             _eventsWriter.TryComplete(ex);
             while (_requests.TryRead(out var r)) Fail(r, ex);
+            _table.CloseQueue(ex);
             Environment.ExitCode = 1;
             throw;
         }
@@ -86,7 +89,7 @@ public sealed class BackendState : BackgroundService
 
     void ArmWakeTimer()
     {
-        var next = _table.NextEjectionEnd;
+        var next = _table.NextDeadline;
         if (next == _wakeAt) return;
         _wakeAt = next;
         // Whole ms, rounded up: Timer truncates to whole ms, which would wake the loop too early.
@@ -107,6 +110,7 @@ public sealed class BackendState : BackgroundService
                     _table.Apply(p);
                     break;
                 case ConnectionsChanged c: _table.Apply(c); break;
+                case PickCancelled c: _table.Apply(c); break;
                 // Tick() after the batch does the work. The one-shot timer has fired and is
                 // unarmed now: forget _wakeAt, or a wake that comes early (the timer runs on a
                 // coarser clock than GetUtcNow) finds the ejection not over and never re-arms.
@@ -130,7 +134,9 @@ public sealed class BackendState : BackgroundService
         {
             switch (r)
             {
-                case PickRequest p: p.Reply.SetResult(_table.Choose(p.Exclude)); break;
+                case PickRequest p:
+                    if (_table.Pick(p) is { } waiter && p.Aborted.CanBeCanceled) Watch(waiter, p.Aborted);
+                    break;
                 case ProbePlanRequest p: p.Reply.TrySetResult(_table.ProbePlan()); break;
                 case StatusRequest s: s.Reply.TrySetResult(_table.Snapshot()); break;
             }
@@ -141,6 +147,23 @@ public sealed class BackendState : BackgroundService
             Log.MessageFailed(_log, r.GetType().Name, ex);
             Fail(r, ex);
         }
+    }
+
+    // A queued pick's client may leave while it waits: its abort tells this loop (PickCancelled),
+    // which takes it out of the queue without a slot. The callback runs on the aborting thread
+    // and only writes the message; if the waiter was answered first, the message is ignored.
+    void Watch(Waiter waiter, CancellationToken aborted) =>
+        waiter.Registration = aborted.UnsafeRegister(static state =>
+        {
+            var (events, w) = ((ChannelWriter<StateEvent>, Waiter))state!;
+            var e = new PickCancelled(w);
+            if (!events.TryWrite(e)) _ = WriteLaterAsync(events, e);
+        }, (_eventsWriter, waiter));
+
+    static async Task WriteLaterAsync(ChannelWriter<StateEvent> events, StateEvent e)
+    {
+        try { await events.WriteAsync(e).ConfigureAwait(false); }
+        catch (ChannelClosedException) { } // stopping: CloseQueue answers every waiter
     }
 
     static void Fail(StateRequest r, Exception ex)

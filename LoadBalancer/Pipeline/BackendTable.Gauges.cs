@@ -11,7 +11,9 @@ public sealed partial class BackendTable
     /// /metrics when one moved (at most one small array a turn; none when nothing moved).</summary>
     public void PublishGauges()
     {
-        if (!_gaugesChanged || _metrics is null) return;
+        if (_metrics is null) return;
+        if (_metrics.QueueLength != _queue.Count) _metrics.QueueLength = _queue.Count;
+        if (!_gaugesChanged) return;
         _gaugesChanged = false;
         var published = _metrics.Published;
         if (published.Length == _entries.Count && Same(published)) return; // e.g. a pick and its outcome in one turn

@@ -2,6 +2,8 @@ using System.Runtime.InteropServices;
 using LoadBalancer.Admin;
 using LoadBalancer.Balancing;
 using LoadBalancer.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LoadBalancer.Pipeline;
 
@@ -13,7 +15,9 @@ namespace LoadBalancer.Pipeline;
 // through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
 // Split by rule: this file holds picks, health and configuration; BackendTable.Routes.cs the
-// pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics.
+// pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics;
+// BackendTable.Admission.cs the admission rules (limits, the queue, the retry budget, slow start,
+// maxEjectionPercent), whose plain parts live in Admission.cs, RetryBudget.cs and SlowStart.cs.
 public sealed partial class BackendTable
 {
     readonly List<BackendEntry> _entries = [];
@@ -25,6 +29,7 @@ public sealed partial class BackendTable
     readonly Action<StateChange> _onChange;
     readonly LbMetrics? _metrics;
     readonly Random? _random;
+    readonly ILogger _log;
 
     LbConfig _config;
     IBalancingPolicy _policy;
@@ -33,14 +38,15 @@ public sealed partial class BackendTable
 
     /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
     public BackendTable(LbConfig config, Func<BackendConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null)
-        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null)
+        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random, log)
     {
     }
 
     public BackendTable(LbConfig config, Func<BackendConfig, PoolConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null)
     {
+        _log = log ?? NullLogger.Instance;
         _createRoute = createRoute;
         _time = time;
         _onChange = onChange;
@@ -70,20 +76,41 @@ public sealed partial class BackendTable
 
     // ---- picks ----------------------------------------------------------------------------
 
+    /// <summary>One pick now, as the handlers' PickRequest without the queue and the retry budget
+    /// (see Pick for those): a backend that is eligible, not in exclude and under its limit, or none.</summary>
     public Pick Choose(BackendRoute[]? exclude)
     {
         ExpireEjections();
-        _eligible.Clear();
-        foreach (var e in _entries)
-            if (e.Eligible && (exclude is null || !Tried(exclude, e.Route.Key)))
-                _eligible.Add(e);
-        if (_eligible.Count == 0) return new Pick(null, Forwarding);
+        Candidates(exclude, _time.GetUtcNow());
+        return _eligible.Count == 0 ? new Pick(null, Forwarding, Refusal.NoBackend) : Take(exclude);
+    }
 
+    // Fills _eligible with the candidates for a pick: eligible, not tried, under their limit, each
+    // with its effective weight for now. Returns how many were eligible and untried, limit or not.
+    int Candidates(BackendRoute[]? exclude, DateTimeOffset now)
+    {
+        _eligible.Clear();
+        var untried = 0;
+        foreach (var e in _entries)
+        {
+            if (!e.Eligible || exclude is not null && Tried(exclude, e.Route.Key)) continue;
+            untried++;
+            if (!e.HasSlot) continue;
+            if (e.WarmingSince is not null) Warm(e, now);
+            _eligible.Add(e);
+        }
+        return untried;
+    }
+
+    // The policy chooses among _eligible (never empty); the chosen one's slot is taken here, the
+    // one place that counts, so a limit can never be exceeded.
+    Pick Take(BackendRoute[]? exclude, TimeSpan waited = default)
+    {
         var chosen = _policy.Choose(CollectionsMarshal.AsSpan(_eligible));
         chosen.InFlight++;
         _gaugesChanged = true;
         if (exclude is { Length: > 0 }) _metrics?.Retry();
-        return new Pick(chosen.Route, Forwarding);
+        return new Pick(chosen.Route, Forwarding, Refusal.None, waited);
     }
 
     // By Key, not by route: a pool reload may have given a tried backend a new route since.
@@ -110,15 +137,19 @@ public sealed partial class BackendTable
                 e.Failures++;
                 e.ConsecutiveFailures++;
                 if (e.ConsecutiveFailures >= _config.PassiveHealth.ConsecutiveFailures && e.State is not (BackendHealth.Ejected or BackendHealth.Draining))
-                    Eject(e, o.Kind);
+                {
+                    if (MayEject(e)) Eject(e, o.Kind);
+                }
             }
             else
             {
                 e.ConsecutiveFailures = 0;
+                e.EjectionRefused = false;
             }
         }
         if (_retired.TryGetValue(o.Backend.Id, out var old) && --old.InFlight == 0) Dispose(old);
         if (e.Draining && e.InFlight == 0) Remove(e);
+        Dispatch(); // the freed slot goes to the oldest waiter that can use it, in this same turn
     }
 
     void Eject(BackendEntry e, Outcome last)
@@ -128,6 +159,7 @@ public sealed partial class BackendTable
         Change(e, () => e.EjectedUntil = until,
             new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible));
         e.ConsecutiveFailures = 0;
+        e.EjectionRefused = false;
         _metrics?.Ejection(e.Route.Url);
         if (until < _nextEjectionEnd) _nextEjectionEnd = until;
     }
@@ -146,12 +178,20 @@ public sealed partial class BackendTable
         }
     }
 
-    /// <summary>Called by the state loop after each batch and when its ejection timer fires.</summary>
-    public void Tick() => ExpireEjections();
+    /// <summary>Called by the state loop after each batch and when its timer fires: ends the
+    /// ejections that are over, answers the waiters whose time is up, serves the ones that can go.</summary>
+    public void Tick()
+    {
+        ExpireEjections();
+        Dispatch();
+    }
 
-    /// <summary>When the next ejection ends (MaxValue: none), so the state loop can set a timer
-    /// and log the change on time even when no traffic comes.</summary>
+    /// <summary>When the next ejection ends (MaxValue: none).</summary>
     public DateTimeOffset NextEjectionEnd => _nextEjectionEnd;
+
+    /// <summary>The nearest deadline of anything (an ejection's end, the oldest waiter's timeout;
+    /// MaxValue: none), so the state loop's one timer wakes it on time even when no traffic comes.</summary>
+    public DateTimeOffset NextDeadline => _nextEjectionEnd < _queue.NextDeadline ? _nextEjectionEnd : _queue.NextDeadline;
 
     // ---- active health --------------------------------------------------------------------
 
@@ -177,6 +217,7 @@ public sealed partial class BackendTable
             if (e.Active != BackendHealth.Unhealthy && e.FailedProbes >= hc.UnhealthyThreshold)
                 Change(e, () => e.Active = BackendHealth.Unhealthy, new StateReason.ProbesFailed(e.FailedProbes, r.Status, r.Error));
         }
+        Dispatch(); // a backend back up can take waiters
     }
 
     public void Apply(ConnectionsChanged c)
@@ -199,6 +240,7 @@ public sealed partial class BackendTable
         var changes = ConfigDiff.Describe(_config, config);
         _gaugesChanged = true;
         if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
+        if (config.Admission.QueueTimeout < _config.Admission.QueueTimeout) _queue.Shorten(config.Admission.QueueTimeout);
         _config = config;
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
 
@@ -218,14 +260,19 @@ public sealed partial class BackendTable
             {
                 e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
-                if (_started) Report(e, new StateChange(e.Route, e.State, new StateReason.Added()));
+                if (_started)
+                {
+                    Report(e, new StateChange(e.Route, e.State, new StateReason.Added()));
+                    StartWarming(e);
+                }
             }
             else if (e.Draining)
             {
                 Change(e, () => e.Draining = false, new StateReason.BackInConfig());
             }
             if (e.Pool != config.Pool || e.Route.Protocol != b.Protocol || e.Route.Tls != b.Tls) ReplaceRoute(e, b, config.Pool);
-            e.Weight = b.Weight;
+            if (e.Weight != b.Weight) e.Weight = b.Weight;
+            e.MaxInFlight = b.MaxInFlight ?? config.Admission.MaxInFlightPerBackend;
             ordered.Add(e);
         }
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
@@ -233,6 +280,7 @@ public sealed partial class BackendTable
         _entries.AddRange(ordered);
         ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
         if (_started) _metrics?.ConfigReload(applied: true);
+        Dispatch(); // a raised limit, an added backend: waiters may go now
         return changes;
     }
 
@@ -262,6 +310,7 @@ public sealed partial class BackendTable
         var wasEligible = e.Eligible;
         mutate();
         if (e.Eligible != wasEligible) _gaugesChanged = true;
+        if (e.Eligible && !wasEligible) StartWarming(e);
         if (e.State != before)
             Report(e, new StateChange(e.Route, e.State, why, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()));
     }
@@ -293,13 +342,19 @@ public sealed partial class BackendTable
     public StatusSnapshot Snapshot()
     {
         ExpireEjections();
+        var now = _time.GetUtcNow();
         var list = new BackendStatus[_entries.Count];
         for (var i = 0; i < list.Length; i++)
         {
             var e = _entries[i];
+            if (e.WarmingSince is not null) Warm(e, now);
             list[i] = new BackendStatus(e.Route.Url, e.Weight, e.State, e.InFlight, e.Requests, e.Failures, e.LastProbe,
-                e.OpenConnections, e.LastChange, e.EjectedUntil);
+                e.OpenConnections, e.LastChange, e.EjectedUntil)
+            {
+                EffectiveWeight = (double)e.EffectiveWeight / SlowStart.Scale,
+                MaxInFlight = e.MaxInFlight,
+            };
         }
-        return new StatusSnapshot(_config.Balancing, list, ConfigStatus);
+        return new StatusSnapshot(_config.Balancing, list, ConfigStatus) { QueueLength = _queue.Count };
     }
 }

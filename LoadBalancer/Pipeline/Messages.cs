@@ -32,7 +32,11 @@ public sealed record RequestOutcome(BackendRoute Backend, Outcome Kind, int Stat
 /// <summary>Pooled connections opened or closed: the net change is in Backend.Connections (one queued per route at most).</summary>
 public sealed record ConnectionsChanged(BackendRoute Backend) : StateEvent;
 
-/// <summary>The state task's own timer: an ejection is due to end.</summary>
+/// <summary>A queued pick's client went away (its RequestAborted fired): it leaves the queue
+/// without taking a slot. Written by the abort's callback; ignored when the waiter was answered first.</summary>
+public sealed record PickCancelled(Waiter Waiter) : StateEvent;
+
+/// <summary>The state task's own timer: its next deadline is due (an ejection ends, a queued pick times out).</summary>
 public sealed record Wake : StateEvent
 {
     public static readonly Wake Instance = new();
@@ -52,8 +56,10 @@ public sealed record ConfigRejected(string Problem) : StateEvent;
 public abstract record StateRequest;
 
 /// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).
-/// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.</summary>
-public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply) : StateRequest;
+/// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.
+/// When every eligible backend is at its limit it waits in the queue; Aborted (the client's
+/// RequestAborted) takes it out again. Answered exactly once either way.</summary>
+public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply, CancellationToken Aborted = default) : StateRequest;
 
 /// <summary>Which backends to probe this round, and how.</summary>
 public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : StateRequest;
@@ -82,8 +88,13 @@ public enum Termination { Ok, Client, Backend, Timeout, NoBackend, Queue, Budget
 
 // ---- what replies carry ---------------------------------------------------------------------
 
-/// <summary>Backend is null when no backend is eligible. Settings are the forwarding rules in force.</summary>
-public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings);
+/// <summary>Backend is null when the pick was refused, and Refused says why. Settings are the
+/// forwarding rules in force. Waited: how long the pick waited in the queue (zero when it did not).</summary>
+public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings, Refusal Refused = Refusal.None, TimeSpan Waited = default);
+
+/// <summary>Why a pick got no backend: none eligible; the queue was full; it waited queue.timeout;
+/// its client left while it waited; the retry budget refused a retry; the state task stopped.</summary>
+public enum Refusal { None, NoBackend, QueueFull, QueueTimeout, Cancelled, Budget, Stopping }
 
 /// <summary>The forwarding rules in force. RequestTimeout bounds only the wait for response
 /// headers (the handler's own deadline); after them YARP's ActivityTimeout bounds the gaps:
@@ -111,12 +122,23 @@ public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout, Ti
 
 public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);
 
-public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config);
+public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config)
+{
+    /// <summary>Picks waiting in the queue for a backend under its limit.</summary>
+    public int QueueLength { get; init; }
+}
 
 /// <summary>LastChange: the backend's last state change (null when none yet); EjectedUntil: set while ejected.</summary>
 public sealed record BackendStatus(
     string Url, int Weight, BackendHealth State, int InFlight, long Requests, long Failures,
-    ProbeResult? LastProbe, int OpenConnections, StateChange? LastChange, DateTimeOffset? EjectedUntil);
+    ProbeResult? LastProbe, int OpenConnections, StateChange? LastChange, DateTimeOffset? EjectedUntil)
+{
+    /// <summary>Weight as the policies use it now: lower while slow start ramps it up.</summary>
+    public double EffectiveWeight { get; init; } = Weight;
+
+    /// <summary>Its in-flight limit (0: none).</summary>
+    public int MaxInFlight { get; init; }
+}
 
 /// <summary>The configuration in force: when it was applied, how many have been (1 at startup,
 /// +1 per applied reload), and the last rejected file's one line, cleared when a later file applies.</summary>

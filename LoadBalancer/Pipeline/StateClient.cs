@@ -8,12 +8,14 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
 {
     public StateClient(PipelineChannels channels) : this(channels.Events.Writer, channels.Requests.Writer) { }
 
-    /// <summary>The hot path, once per request: no allocation but the request itself.</summary>
-    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null)
+    /// <summary>The hot path, once per request: no allocation but the request itself.
+    /// aborted: the client's RequestAborted; should the pick have to queue, it leaves the queue
+    /// when the client does (answered with Refusal.Cancelled).</summary>
+    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null, CancellationToken aborted = default)
     {
         var reply = Reply<Pick>.Rent();
         var answer = reply.Task;
-        var request = new PickRequest(exclude, reply);
+        var request = new PickRequest(exclude, reply, aborted);
         return requests.TryWrite(request) ? answer : WaitForRoomAsync(request, answer);
     }
 
