@@ -58,7 +58,9 @@ public sealed class DashboardBrowserTests(Chromium chromium, ITestOutputHelper o
         var backends = await Task.WhenAll(TestBackend.StartAsync("a"), TestBackend.StartAsync("b"), TestBackend.StartAsync("c"));
         try
         {
-            await using var lb = await Balancer.StartAsync(FastProbes(backends));
+            var config = FastProbes(backends);
+            config["limits"] = new JsonObject { ["maxInFlightPerBackend"] = 4 }; // admission: a limit and a queue to show
+            await using var lb = await Balancer.StartAsync(config);
             for (var i = 0; i < 30; i++) await lb.Client.GetStringAsync("/"); // traffic on every backend before the page opens
 
             await using var watched = await OpenAsync(lb.App.AdminUri());
@@ -68,7 +70,9 @@ public sealed class DashboardBrowserTests(Chromium chromium, ITestOutputHelper o
             {
                 await Expect(Row(page, b).Locator(".state")).ToHaveTextAsync("healthy");
                 await Expect(Row(page, b).Locator("td.url")).ToHaveTextAsync(b.Url);
+                await Expect(Row(page, b).Locator("td[data-label=\"in flight\"]")).ToHaveTextAsync("0 / 4");
             }
+            await Expect(page.Locator("#queue")).ToHaveTextAsync("0 waiting");
             // The pipeline: the six channels, each with its rate and fill, and the state task's box.
             foreach (var channel in new[] { "periods", "ticks", "events", "requests", "accesslog", "accesslogsettings" })
                 await Expect(page.Locator($"#channel-rows tr[data-channel=\"{channel}\"]")).ToHaveCountAsync(1);

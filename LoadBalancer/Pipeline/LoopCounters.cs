@@ -11,7 +11,7 @@ namespace LoadBalancer.Pipeline;
 // fine and a torn one cannot happen (aligned 64-bit fields). Nothing here is backend state.
 public sealed class LoopCounters
 {
-    long _probeResults, _outcomes, _connections, _wakes, _configs;
+    long _probeResults, _outcomes, _cancels, _connections, _wakes, _configs;
     long _picks, _probePlans, _statuses;
     long _busyTicks, _turns;
     // Kinds this class does not name (a later issue's messages), counted by type name. A new kind
@@ -23,6 +23,7 @@ public sealed class LoopCounters
         switch (e)
         {
             case RequestOutcome: _outcomes++; break;
+            case PickCancelled: _cancels++; break;
             case ProbeResult: _probeResults++; break;
             case ConnectionsChanged: _connections++; break;
             case Wake: _wakes++; break;
@@ -72,6 +73,7 @@ public sealed class LoopCounters
     [
         ("ProbeResult", "HealthChecker", Volatile.Read(ref _probeResults)),
         ("RequestOutcome", "ProxyEndpoint", Volatile.Read(ref _outcomes)),
+        ("PickCancelled", "ProxyEndpoint", Volatile.Read(ref _cancels)),
         ("ConnectionsChanged", "BackendPools", Volatile.Read(ref _connections)),
         ("ConfigChanged", "ConfigWatcher", Volatile.Read(ref _configs)),
         ("Wake", "BackendState", Volatile.Read(ref _wakes)),

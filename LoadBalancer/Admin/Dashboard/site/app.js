@@ -225,8 +225,9 @@
     r.reason.hidden = !b.stateReason;
     r.since.textContent = since(b);
 
-    r.weight.textContent = typeof b.effectiveWeight === 'number' && b.effectiveWeight !== b.weight
-      ? b.effectiveWeight + ' of ' + b.weight : String(b.weight);
+    const effective = typeof b.effectiveWeight === 'number' ? Math.round(b.effectiveWeight * 100) / 100 : b.weight;
+    r.weight.textContent = effective !== b.weight ? effective + ' of ' + b.weight : String(b.weight);
+    r.weight.title = effective !== b.weight ? 'effective weight (slow start) of the configured weight' : 'weight';
     r.inFlight.textContent = typeof b.maxInFlight === 'number' && b.maxInFlight > 0
       ? b.inFlight + ' / ' + b.maxInFlight : String(b.inFlight);
 
@@ -378,6 +379,7 @@
     { id: 'status', channel: 'requests', type: 'StatusRequest', d: 'M280,217 H720', at: [500, 210], anchor: 'middle' },
     { id: 'picks', channel: 'requests', type: 'PickRequest', d: 'M280,355 L720,300', at: [500, 310], anchor: 'middle' },
     { id: 'outcomes', channel: 'events', type: 'RequestOutcome', d: null, at: [500, 360], anchor: 'middle' },
+    { id: 'cancels', channel: 'events', type: 'PickCancelled', d: null, at: [500, 378], anchor: 'middle', optional: true },
     { id: 'connections', channel: 'events', type: 'ConnectionsChanged', d: 'M615,470 L790,335', at: [712, 440], anchor: 'start' },
     { id: 'forward', channel: null, d: 'M280,380 L385,480', at: [300, 452], anchor: 'start', text: 'HTTP' },
     { id: 'accesslog', channel: 'accesslog', d: 'M120,394 V470', at: [130, 424], anchor: 'start', fill: true, twoLines: true },
@@ -439,6 +441,7 @@
       const c = byName.get(e.channel);
       if (!c) { h.g.classList.add('off'); h.text.textContent = ''; continue; }
       const r = e.type ? messageRate(e.channel, e.type) : channelRate(e.channel);
+      if (e.optional && !c.messages?.some(m => m.type === e.type)) { h.text.textContent = ''; continue; }
       const label = e.type ? e.channel + ': ' + e.type : e.channel;
       const numbers = fmt.rate(r) + '/s' + (e.fill ? ' · ' + c.count + '/' + c.capacity : '');
       if (e.twoLines || (e.fill && !e.rotate)) setLines(h.text, [label, numbers], e.at[0]);
