@@ -1,5 +1,6 @@
 using System.Net;
 using LoadBalancer.Admin;
+using LoadBalancer.Admin.Dashboard;
 using LoadBalancer.Configuration;
 using LoadBalancer.Forwarding;
 using LoadBalancer.Hosting;
@@ -210,10 +211,12 @@ public static class Program
             options.Dns));
         // Made by the container, so the probe's own connection pool is disposed when the app stops.
         builder.Services.AddSingleton(_ => options.Probe ?? new HttpBackendProbe(time));
-        builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
+        builder.Services.AddSingleton(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthChecker>());
         // Probing starts once the listeners are bound: Kestrel starts after these services.
-        builder.Services.AddHostedService(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
+        builder.Services.AddSingleton(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Ticker>());
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
             sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer,
             applyLimits: limits =>
@@ -232,6 +235,10 @@ public static class Program
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ProxyEndpoint>();
         builder.Services.AddSingleton<AdminEndpoints>();
+        // The dashboard (GET / on the admin listener) reads the counters the stages keep.
+        builder.Services.AddSingleton<PipelineView>();
+        builder.Services.AddSingleton(sp => new DashboardLatency(metrics, TimeProvider.System));
+        builder.Services.AddSingleton<Dashboard>();
         builder.Services.AddSingleton<BoundAddresses>();
 
         // /metrics: OpenTelemetry's Prometheus exporter, over this app's meter only.
@@ -244,9 +251,11 @@ public static class Program
         var proxy = app.Services.GetRequiredService<ProxyEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoints>();
         var drain = app.Services.GetRequiredService<ShutdownDrain>();
+        var dashboard = app.Services.GetRequiredService<Dashboard>();
         app.MapWhen(IsAdmin, adminApp =>
         {
             adminApp.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == "/metrics");
+            adminApp.Use(dashboard.HandleAsync);
             adminApp.Run(admin.HandleAsync);
         });
         app.Run(context =>

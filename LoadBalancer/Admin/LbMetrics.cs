@@ -16,7 +16,7 @@ namespace LoadBalancer.Admin;
 //     removed backend is simply absent from the next one and its series disappear.
 public sealed class LbMetrics : IDisposable
 {
-    public const string MeterName = "LoadBalancer";
+    public const string MeterName = "LoadBalancer", RequestDurationName = "loadbalancer.request.duration"; // the dashboard listens to the latter
 
     readonly Meter _meter;
     public Meter Meter => _meter;
@@ -50,7 +50,7 @@ public sealed class LbMetrics : IDisposable
         _probeSeconds = _meter.CreateHistogram("loadbalancer.probe.latency", unit: "s", description: "Active health-check probe latency.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         // 1 ms to 30 s (requestTimeout's default), about three buckets a decade, as Prometheus users expect.
-        _requestSeconds = _meter.CreateHistogram("loadbalancer.request.duration", unit: "s",
+        _requestSeconds = _meter.CreateHistogram(RequestDurationName, unit: "s",
             description: "Request start to response end as the client sees it, by the backend that answered (none: the balancer itself) and status class.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         _meter.CreateObservableGauge("loadbalancer.pool.connections.open", () => Observe(static g => g.OpenConnections), description: "Open pooled connections, by backend.");

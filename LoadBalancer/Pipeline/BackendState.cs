@@ -56,12 +56,13 @@ public sealed class BackendState : BackgroundService
         {
             while (await select.WaitAsync().ConfigureAwait(false))
             {
+                var busySince = System.Diagnostics.Stopwatch.GetTimestamp(); // the wait is over: busy from here
                 // Events first, so the picks of this batch see the freshest health.
-                while (_events.TryRead(out var e)) Handle(e);
-                while (_requests.TryRead(out var r)) Handle(r);
+                while (_events.TryRead(out var e)) { Counters.Count(e); Handle(e); }
+                while (_requests.TryRead(out var r)) { Counters.Count(r); Handle(r); }
                 _table.Tick();
                 _table.PublishGauges();
-                ArmWakeTimer();
+                ArmWakeTimer(); Counters.Turn(busySince);
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
@@ -200,4 +201,7 @@ public sealed class BackendState : BackgroundService
         }
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>What this loop has taken and how busy it is, counted by the loop itself (for the dashboard).</summary>
+    public LoopCounters Counters { get; } = new();
 }
