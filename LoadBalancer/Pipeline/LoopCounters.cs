@@ -11,8 +11,8 @@ namespace LoadBalancer.Pipeline;
 // fine and a torn one cannot happen (aligned 64-bit fields). Nothing here is backend state.
 public sealed class LoopCounters
 {
-    long _probeResults, _outcomes, _cancels, _connections, _wakes, _configs;
-    long _picks, _probePlans, _statuses;
+    long _probeResults, _outcomes, _cancels, _connections, _wakes, _configs, _memberships;
+    long _picks, _probePlans, _statuses, _discoveryPlans;
     long _busyTicks, _turns;
     // Kinds this class does not name (a later issue's messages), counted by type name. A new kind
     // adds a box to a new immutable map (rare: once per kind); the loop alone writes the boxes.
@@ -28,6 +28,7 @@ public sealed class LoopCounters
             case ConnectionsChanged: _connections++; break;
             case Wake: _wakes++; break;
             case ConfigChanged or ConfigRejected: _configs++; break;
+            case MembershipChanged: _memberships++; break;
             default: Other(e.GetType()); break;
         }
     }
@@ -39,6 +40,7 @@ public sealed class LoopCounters
             case PickRequest: _picks++; break;
             case ProbePlanRequest: _probePlans++; break;
             case StatusRequest: _statuses++; break;
+            case DiscoveryPlanRequest: _discoveryPlans++; break;
             default: Other(r.GetType()); break;
         }
     }
@@ -77,6 +79,7 @@ public sealed class LoopCounters
         ("ConnectionsChanged", "BackendPools", Volatile.Read(ref _connections)),
         ("ConfigChanged", "ConfigWatcher", Volatile.Read(ref _configs)),
         ("Wake", "BackendState", Volatile.Read(ref _wakes)),
+        ("MembershipChanged", "DnsResolver", Volatile.Read(ref _memberships)),
         .. Others(typeof(StateEvent)),
     ];
 
@@ -86,6 +89,7 @@ public sealed class LoopCounters
         ("PickRequest", "ProxyEndpoint", Volatile.Read(ref _picks)),
         ("ProbePlanRequest", "HealthChecker", Volatile.Read(ref _probePlans)),
         ("StatusRequest", "AdminEndpoints", Volatile.Read(ref _statuses)),
+        ("DiscoveryPlanRequest", "DnsResolver", Volatile.Read(ref _discoveryPlans)),
         .. Others(typeof(StateRequest)),
     ];
 }

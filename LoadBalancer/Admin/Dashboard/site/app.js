@@ -117,7 +117,7 @@
 
     renderHeader(status, pipeline);
     renderBackends(status, data.latency.counting);
-    renderPipeline(pipeline);
+    renderPipeline(pipeline, status.backends.some(b => b.address));
     $('events').hidden = !features.events;
     $('token-form').hidden = !features.drain;
     for (const c of document.querySelectorAll('.drain-col')) c.hidden = !features.drain;
@@ -367,6 +367,7 @@
     ProxyEndpoint: [50, 330, 230, 64, 'one handler per request'],
     BackendPools: [385, 455, 230, 64, 'a connection pool per backend'],
     AccessLogWriter: [50, 470, 230, 64, 'json or combined lines'],
+    DnsResolver: [720, 470, 250, 64, 'resolves discover: "dns" hosts'],
   };
 
   // channel, message type (for events and requests), path, label position and anchor, lines.
@@ -381,6 +382,8 @@
     { id: 'outcomes', channel: 'events', type: 'RequestOutcome', d: null, at: [500, 360], anchor: 'middle' },
     { id: 'cancels', channel: 'events', type: 'PickCancelled', d: null, at: [500, 378], anchor: 'middle', optional: true },
     { id: 'connections', channel: 'events', type: 'ConnectionsChanged', d: 'M615,470 L790,335', at: [712, 440], anchor: 'start' },
+    { id: 'membership', channel: 'events', type: 'MembershipChanged', d: 'M930,470 V335', at: [920, 404], anchor: 'end' },
+    { id: 'discovery-plans', channel: 'requests', type: 'DiscoveryPlanRequest', d: null, at: [920, 422], anchor: 'end' },
     { id: 'forward', channel: null, d: 'M280,380 L385,480', at: [300, 452], anchor: 'start', text: 'HTTP' },
     { id: 'accesslog', channel: 'accesslog', d: 'M120,394 V470', at: [130, 424], anchor: 'start', fill: true, twoLines: true },
     { id: 'accesslogsettings', channel: 'accesslogsettings', d: 'M50,52 H25 V502 H50', at: [18, 280], anchor: 'middle', fill: true, rotate: true },
@@ -427,7 +430,8 @@
     lines.forEach((line, i) => text.append(svg('tspan', i ? { x, dy: '1.25em' } : {}, line)));
   }
 
-  function renderPipeline(pipeline) {
+  // discovering: some backend comes from DNS (it has an address): the resolver's box is lit.
+  function renderPipeline(pipeline, discovering) {
     if (!drawn) drawn = drawDiagram();
     const now = samples[samples.length - 1], then = before(RATE_S);
     const channel = (s, name) => s.pipeline.channels.find(c => c.name === name);
@@ -449,6 +453,8 @@
       h.g.classList.toggle('active', (r || 0) > 0);
       h.g.classList.toggle('off', c.enabled === false);
     }
+    drawn.boxes.DnsResolver.g.classList.toggle('off', !discovering);
+    for (const id of ['membership', 'discovery-plans']) drawn.edges[id].g.classList.toggle('off', !discovering);
     const log = byName.get('accesslog');
     drawn.boxes.AccessLogWriter.g.classList.toggle('off', log?.enabled === false);
     if (log?.enabled === false) drawn.edges.accesslog.text.lastChild?.append(' (off)');
