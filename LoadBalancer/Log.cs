@@ -144,4 +144,20 @@ public static partial class Log
 
     [LoggerMessage(25, LogLevel.Warning, "journal.* changes take effect only after a restart; the running journal stays")]
     public static partial void JournalChangeNeedsRestart(ILogger logger);
+
+    // DNS discovery (Discovery/DnsResolver.cs).
+    [LoggerMessage(110, LogLevel.Debug, "DNS {Host}: {Count} addresses, next lookup in {NextSeconds} s")]
+    public static partial void DnsResolved(ILogger logger, string host, int count, double nextSeconds);
+
+    [LoggerMessage(111, LogLevel.Warning, "DNS lookup of {Host} failed: {Error}; its last addresses stay, marked stale")]
+    public static partial void DnsFailed(ILogger logger, string host, string error);
+
+    [LoggerMessage(112, LogLevel.Information, "DNS lookup of {Host} answers again: {Count} addresses")]
+    public static partial void DnsRecovered(ILogger logger, string host, int count);
+
+    [LoggerMessage(113, LogLevel.Warning, "DNS answer for {Host} has {Count} addresses; only the first {Max} (sorted) become backends")]
+    public static partial void DnsCapped(ILogger logger, string host, int count, int max);
+
+    [LoggerMessage(114, LogLevel.Error, "DNS discovery round failed; it tries again on the next tick")]
+    public static partial void DnsRoundFailed(ILogger logger, Exception exception);
 }

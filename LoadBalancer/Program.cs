@@ -1,5 +1,6 @@
 using System.Net;
 using LoadBalancer.Admin;
+using LoadBalancer.Admin.Dashboard;
 using LoadBalancer.Configuration;
 using LoadBalancer.Forwarding;
 using LoadBalancer.Hosting;
@@ -19,7 +20,7 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel. Seven stages, seven channels (the diagram with every
+// config -> channels -> stages -> Kestrel. Eight stages, seven channels (the diagram with every
 // message: README.md, "How it is built"):
 //
 //   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
@@ -29,6 +30,7 @@ namespace LoadBalancer;
 //
 //   ProxyEndpoint --accesslog (TryWrite only)--> AccessLogWriter --> stdout or a file
 //   ConfigWatcher --accesslogsettings--------------^
+//   DnsResolver (its own ticker) --requests (DiscoveryPlanRequest), events (MembershipChanged)--> BackendState
 //
 //   BackendState --journal (TryWrite only, journal.path set)--> JournalWriter --> journal.path
 public static class Program
@@ -112,6 +114,8 @@ public static class Program
         public string MeterName { get; init; } = LbMetrics.MeterName;
         /// <summary>How long a stop may drain in all (the contract's 30 s); tests use a few seconds.</summary>
         public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+        /// <summary>The DNS client discovery uses (null: DnsClient's LookupClient on discovery.nameservers).</summary>
+        public Func<DiscoveryConfig, DnsClient.IDnsQuery>? Dns { get; init; }
     }
 
     public static WebApplication Build(LbConfig config, string configPath, Options? options = null)
@@ -186,6 +190,8 @@ public static class Program
         var accessLog = new AccessLog(channels.AccessLog.Writer, metrics);
         builder.Services.AddSingleton(channels);
         builder.Services.AddSingleton(accessLog);
+        var requestKeys = new RequestKeys(config);
+        builder.Services.AddSingleton(requestKeys);
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(connectionLimit);
@@ -210,19 +216,25 @@ public static class Program
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
-            var table = new BackendTable(config, pools.Create, clock, change => LogChange(log, change), metrics, new Random(seed), log: log);
+            var table = new BackendTable(config, pools.Create, clock, change => LogChange(log, change), metrics, new Random(seed), log: log,
+                drawSecret: journal is null ? null : journal.DrawSecret);
             journal?.Start(seed, config);
             return table;
         });
         builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
             sp.GetRequiredService<ILogger<BackendState>>(), clock, journal));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
+        // After the state task, which answers its first round in StartAsync (backends resolved before listening).
+        builder.Services.AddHostedService(sp => new Discovery.DnsResolver(state, time, sp.GetRequiredService<ILogger<Discovery.DnsResolver>>(),
+            options.Dns));
         // Made by the container, so the probe's own connection pool is disposed when the app stops.
         builder.Services.AddSingleton(_ => options.Probe ?? new HttpBackendProbe(time));
-        builder.Services.AddHostedService(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
+        builder.Services.AddSingleton(sp => new HealthChecker(channels.Ticks.Reader, state, sp.GetRequiredService<IBackendProbe>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthChecker>());
         // Probing starts once the listeners are bound: Kestrel starts after these services.
-        builder.Services.AddHostedService(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
+        builder.Services.AddSingleton(sp => new Ticker(channels.Ticks.Writer, channels.Periods.Reader, config.HealthCheck.Interval, time,
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Ticker>());
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
             sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer,
             applyLimits: limits =>
@@ -230,7 +242,8 @@ public static class Program
                 connectionLimit.Resize(limits.MaxClientConnections);
                 // Kestrel reads its limits from this options object for each new connection.
                 sp.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits.RequestHeadersTimeout = limits.RequestHeadersTimeout;
-            }));
+            },
+            keys: requestKeys));
         if (certificate is not null)
         {
             builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,
@@ -240,6 +253,10 @@ public static class Program
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<ProxyEndpoint>();
         builder.Services.AddSingleton<AdminEndpoints>();
+        // The dashboard (GET / on the admin listener) reads the counters the stages keep.
+        builder.Services.AddSingleton<PipelineView>();
+        builder.Services.AddSingleton(sp => new DashboardLatency(metrics, TimeProvider.System));
+        builder.Services.AddSingleton<Dashboard>();
         builder.Services.AddSingleton<BoundAddresses>();
 
         // /metrics: OpenTelemetry's Prometheus exporter, over this app's meter only.
@@ -252,9 +269,11 @@ public static class Program
         var proxy = app.Services.GetRequiredService<ProxyEndpoint>();
         var admin = app.Services.GetRequiredService<AdminEndpoints>();
         var drain = app.Services.GetRequiredService<ShutdownDrain>();
+        var dashboard = app.Services.GetRequiredService<Dashboard>();
         app.MapWhen(IsAdmin, adminApp =>
         {
             adminApp.UseOpenTelemetryPrometheusScrapingEndpoint(context => context.Request.Path == "/metrics");
+            adminApp.Use(dashboard.HandleAsync);
             adminApp.Run(admin.HandleAsync);
         });
         app.Run(context =>

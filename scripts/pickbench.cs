@@ -6,6 +6,8 @@
 // Task.Yield, so the handler gives up its thread as a real forward does), then tells BackendState
 // the outcome (through the events channel). Many concurrent "handlers" load the state task.
 // Compared with the same pick done directly under a lock, and with a lock-free Interlocked pick.
+// "consistent-hash" is the channel round trip again with balancing consistent-hash (bounded load
+// 1.25): each ask carries a hash key, one of 1,000, as a request with hashKey would.
 //
 // The last two lines are the queue mode (issue 12): the limit binding, 64 askers, 40 of them waiting.
 //
@@ -30,7 +32,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 var seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 3;
 var config = ConfigLoader.Parse("""{ "backends": [ {"url":"http://127.0.0.1:1"}, {"url":"http://127.0.0.1:2"}, {"url":"http://127.0.0.1:3"} ] }"""u8.ToArray(), "bench.json");
 var nextId = 0;
-BackendTable NewTable() => new(config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), TimeProvider.System, _ => { });
+BackendTable NewTable(LbConfig? c = null) => new(c ?? config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), TimeProvider.System, _ => { });
+var hashed = config with { Balancing = BalancingNames.ConsistentHash };
+var keys = Enumerable.Range(0, 1000).Select(i => LoadBalancer.Balancing.KeyHash.Of($"user-{i}")).ToArray();
 
 Console.WriteLine($"cores seen: {Environment.ProcessorCount}, GC server: {System.Runtime.GCSettings.IsServerGC}, {seconds}s per row");
 Console.WriteLine($"{"",-22} {"",6} {"",12} {"CPU us/rt",-15} {"wait us",-26}");
@@ -48,7 +52,18 @@ foreach (var askers in new[] { 1, 8, 64 })
         pick => client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
     await state.StopAsync(CancellationToken.None);
 
-    // 1b. The same with the state journal on (journal.path): the state task also TryWrites a
+    // 1b. The same with consistent-hash and a key per ask.
+    var hashChannels = new PipelineChannels();
+    var hashState = new BackendState(hashChannels, NewTable(hashed), TimeProvider.System, NullLogger<BackendState>.Instance);
+    await hashState.StartAsync(CancellationToken.None);
+    var hashClient = new StateClient(hashChannels);
+    var nextKey = 0;
+    await RunAsync("consistent-hash", askers,
+        () => hashClient.PickAsync(null, new RequestKey(keys[(uint)Interlocked.Increment(ref nextKey) % (uint)keys.Length], null)),
+        pick => hashClient.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
+    await hashState.StopAsync(CancellationToken.None);
+
+    // 1c. The same with the state journal on (journal.path): the state task also TryWrites a
     //     record per pick and per outcome, and the JournalWriter stage writes them to a file.
     var journalChannels = new PipelineChannels();
     var clock = new StateClock(TimeProvider.System);

@@ -24,7 +24,7 @@ public sealed class JournalRoundTripTests
     // One step of the state task's input: Op picks what, A/B/C its arguments.
     public readonly record struct Step(int Op, int A, int B, int C);
 
-    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 15], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
+    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 17], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
         .Select((op, a, b, c) => new Step(op, a, b, c));
 
     [Fact]
@@ -85,7 +85,8 @@ public sealed class JournalRoundTripTests
         }, iter: 100);
         Assert.DoesNotContain("unknown pick", seen);
         foreach (var kind in new[] { "None", "NoBackend", "QueueFull", "QueueTimeout", "Cancelled", "Budget", "Stopping", "served from the queue", "cancel",
-            nameof(JournalEntry.Drained), nameof(JournalEntry.Planned), nameof(JournalEntry.EjectionsDue), nameof(JournalEntry.ConnectionsMoved), nameof(JournalEntry.Reloaded) })
+            nameof(JournalEntry.Drained), nameof(JournalEntry.Planned), nameof(JournalEntry.EjectionsDue), nameof(JournalEntry.ConnectionsMoved), nameof(JournalEntry.Reloaded),
+            nameof(JournalEntry.Resolved), nameof(JournalEntry.DiscoveryPlanned), nameof(JournalEntry.Secret) })
             Assert.Contains(kind, seen);
     }
 
@@ -141,7 +142,7 @@ public sealed class JournalRoundTripTests
         var journal = new Journal(channels.Journal.Writer, clock);
         var routes = new RouteFactory();
         var config = Config(0, 0, 0);
-        var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(seed));
+        var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(seed), drawSecret: journal.DrawSecret);
         journal.Start(seed, config);
         var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance, clock, journal);
         var inFlight = new List<BackendRoute>();
@@ -172,7 +173,7 @@ public sealed class JournalRoundTripTests
                     var reply = Reply<Pick>.Rent();
                     var answer = reply.Task;
                     var abort = new CancellationTokenSource();
-                    state.Handle(new PickRequest(s.B % 3 == 0 && Route(s.C) is { } tried ? [tried] : null, reply, abort.Token));
+                    state.Handle(new PickRequest(s.B % 3 == 0 && Route(s.C) is { } tried ? [tried] : null, reply, abort.Token, Key(s)));
                     if (!answer.IsCompleted) queued.Add((reply, answer, abort));
                     else if (answer.Result.Backend is { } picked) inFlight.Add(picked);
                     break;
@@ -218,8 +219,17 @@ public sealed class JournalRoundTripTests
                 case 15: // an abort the loop only sees when it next walks the queue (no PickCancelled read yet)
                     if (queued.Count > 0) queued[s.A % queued.Count].Abort.Cancel();
                     break;
+                case 16: // DNS discovery: the resolver's answer for the discovered host (addresses, none, or a failure)
+                    string[]? addresses = s.B % 5 == 4 ? null : Enumerable.Range(0, s.B % 4).Select(k => $"10.0.0.{(s.C + k) % 5 + 1}:80").ToArray();
+                    state.Handle(new MembershipChanged(Discovered.Key, addresses, addresses is null ? "SERVFAIL" : null));
+                    break;
+                case 17: // the resolver asks what to look up
+                    state.Handle(new DiscoveryPlanRequest(new TaskCompletionSource<DiscoveryPlan>()));
+                    break;
             }
             Collect();
+            AffinityTokens.Clear();
+            AffinityTokens.AddRange(table.Entries.Select(e => e.AffinityToken).OfType<string>());
         }
         state.EndBatch();
         state.Close();
@@ -238,7 +248,7 @@ public sealed class JournalRoundTripTests
     {
         var backends = Urls.Where((_, i) => (a >> i & 1) == 0 || i == a % Urls.Length)
             .Select((u, i) => TestConfigs.Backend(u, 1 + (b >> i) % 3) with { MaxInFlight = (c >> i) % 4 == 3 ? 1 : null }).ToArray();
-        var config = TestConfigs.Create(backends);
+        var config = TestConfigs.Create(a % 5 == 0 ? [.. backends, Discovered] : backends);
         return config with
         {
             Balancing = BalancingNames.All[c % BalancingNames.All.Length],
@@ -246,11 +256,30 @@ public sealed class JournalRoundTripTests
             PassiveHealth = new PassiveHealthConfig(1 + a % 3, TimeSpan.FromSeconds(5 + c % 30)) { MaxEjectionPercent = 25 + b % 4 * 25 },
             Pool = config.Pool with { ConnectTimeout = TimeSpan.FromSeconds(1 + c / 500) },
             Retries = b % 4,
+            // Affinity with and without a secret (a drawn one is journaled), hashing's spill factor.
+            Affinity = (a / 3 % 3) switch { 0 => null, 1 => new AffinityConfig("lb", null, null), _ => new AffinityConfig("lb", "s3cret", null) },
+            HashBalanceFactor = b % 3 == 0 ? 0 : 1.25,
             // Admission: tight limits so picks queue; a short queue and timeout; a stingy retry budget; slow start.
             Admission = new AdmissionConfig(MaxInFlightPerBackend: a % 3, QueueSize: b % 4, QueueTimeout: TimeSpan.FromSeconds(1 + c % 5),
                 RetryBudgetPercent: b % 50, RetryBudgetMinPerSecond: a % 2, SlowStart: TimeSpan.FromSeconds(c % 3 * 10)),
         };
     }
+
+    static readonly BackendConfig Discovered = TestConfigs.Backend("http://disc.test:80") with { Discover = true };
+
+    // A request's hash key and affinity cookie: none, a key from a small set (so keys repeat),
+    // a cookie that names a backend (a token the table made), or a forged one.
+    static RequestKey Key(Step s) => (s.C % 4) switch
+    {
+        0 => default,
+        1 => new RequestKey((ulong)(s.A % 7) * 0x9E3779B97F4A7C15UL, null),
+        2 => new RequestKey(null, "forged-cookie"),
+        _ => new RequestKey((ulong)s.A, AffinityTokens.ElementAtOrDefault(s.B % 5)),
+    };
+
+    // The tokens the table gave its backends (read in Record, per run).
+    [ThreadStatic] static List<string>? t_tokens;
+    static List<string> AffinityTokens => t_tokens ??= [];
 
     static (int Exit, string Stdout, string Stderr) Replay(List<string> lines)
     {

@@ -18,6 +18,7 @@ public sealed class RouteFactory
         {
             Protocol = backend.Protocol, // as BackendPools: the route carries what it was made for
             Tls = backend.Tls,
+            Address = backend.Address,
         };
         _created.Add((route, handler));
         return route;

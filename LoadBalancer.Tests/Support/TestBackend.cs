@@ -17,7 +17,7 @@ public sealed class TestBackend : IAsyncDisposable
 
     public string Name { get; }
     public int Port { get; private set; }
-    public string Url => $"{(Certificate is null ? "http" : "https")}://127.0.0.1:{Port}";
+    public string Url => $"{(Certificate is null ? "http" : "https")}://{Address}:{Port}";
 
     /// <summary>Set: the backend speaks TLS with it (https://).</summary>
     public X509Certificate2? Certificate { get; private init; }
@@ -36,10 +36,15 @@ public sealed class TestBackend : IAsyncDisposable
 
     TestBackend(string name) => Name = name;
 
+    /// <summary>The loopback address it listens on (127.0.0.1 unless told: discovery tests give
+    /// backends of one host name 127.0.0.2, 127.0.0.3 ... on one port).</summary>
+    public IPAddress Address { get; private init; } = IPAddress.Loopback;
+
     public static async Task<TestBackend> StartAsync(string name, int port = 0, RequestDelegate? handler = null,
-        X509Certificate2? certificate = null, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? protocols = null)
+        X509Certificate2? certificate = null, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols? protocols = null,
+        IPAddress? address = null)
     {
-        var backend = new TestBackend(name) { Handler = handler, Certificate = certificate, Protocols = protocols };
+        var backend = new TestBackend(name) { Handler = handler, Certificate = certificate, Protocols = protocols, Address = address ?? IPAddress.Loopback };
         await backend.StartOnAsync(port);
         return backend;
     }
@@ -51,7 +56,7 @@ public sealed class TestBackend : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null;
-            k.Listen(IPAddress.Loopback, port, l =>
+            k.Listen(Address, port, l =>
             {
                 if (Protocols is { } protocols) l.Protocols = protocols;
                 l.Use(next => c => { Interlocked.Increment(ref _connections); return next(c); });

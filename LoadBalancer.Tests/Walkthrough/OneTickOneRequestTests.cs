@@ -308,6 +308,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         // sinks, the access-log writer and BackendState, and the stages that feed the state task;
         // the web host (Kestrel) is added after every user service, so it starts last and stops
         // first. The config watcher is the last stage registered, so it is the first stage to stop;
+        // The DNS resolver comes right after the state task: its first round, in its StartAsync, needs it running.
         // the access-log writer stops last of all and writes every line.
         var config = ConfigLoader.Parse(Encoding.UTF8.GetBytes("""
             { "listen": "http://127.0.0.1:0", "admin": "http://127.0.0.1:0", "backends": [ { "url": "http://a.test" } ] }
@@ -318,7 +319,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         // Left out: OpenTelemetry's exporter service (the /metrics plumbing, not a stage).
         var services = app.Services.GetServices<IHostedService>().Where(s => s.GetType().Name is not "TelemetryHostedService").ToArray();
 
-        Assert.Equal(["ShutdownDrain", "AccessLogWriter", "BackendState", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"],
+        Assert.Equal(["ShutdownDrain", "AccessLogWriter", "BackendState", "DnsResolver", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"],
             services.Select(s => s.GetType().Name));
         Assert.IsAssignableFrom<IHostedLifecycleService>(services[0]); // so its StoppingAsync runs before any StopAsync
     }

@@ -227,6 +227,7 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
         {
             json.WriteStartObject();
             json.WriteString("url", b.Url);
+            if (b.Address is { } address) json.WriteString("address", address);
             json.WriteNumber("weight", b.Weight);
             json.WriteNumber("effectiveWeight", Math.Round(b.EffectiveWeight, 3));
             json.WriteNumber("maxInFlight", b.MaxInFlight);
@@ -252,6 +253,13 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
             json.WriteStartObject("connections");
             json.WriteNumber("open", b.OpenConnections);
             json.WriteEndObject();
+            if (b.Discovery is { } discovery)
+            {
+                json.WriteStartObject("discovery");
+                json.WriteBoolean("stale", discovery.Stale);
+                if (discovery.Error is { } error) json.WriteString("error", error); else json.WriteNull("error");
+                json.WriteEndObject();
+            }
             json.WriteEndObject();
         }
         json.WriteEndArray();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace LoadBalancer.Admin;
@@ -15,7 +16,7 @@ namespace LoadBalancer.Admin;
 //     removed backend is simply absent from the next one and its series disappear.
 public sealed class LbMetrics : IDisposable
 {
-    public const string MeterName = "LoadBalancer";
+    public const string MeterName = "LoadBalancer", RequestDurationName = "loadbalancer.request.duration"; // the dashboard listens to the latter
 
     readonly Meter _meter;
     public Meter Meter => _meter;
@@ -49,7 +50,7 @@ public sealed class LbMetrics : IDisposable
         _probeSeconds = _meter.CreateHistogram("loadbalancer.probe.latency", unit: "s", description: "Active health-check probe latency.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
         // 1 ms to 30 s (requestTimeout's default), about three buckets a decade, as Prometheus users expect.
-        _requestSeconds = _meter.CreateHistogram("loadbalancer.request.duration", unit: "s",
+        _requestSeconds = _meter.CreateHistogram(RequestDurationName, unit: "s",
             description: "Request start to response end as the client sees it, by the backend that answered (none: the balancer itself) and status class.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         _meter.CreateObservableGauge("loadbalancer.pool.connections.open", () => Observe(static g => g.OpenConnections), description: "Open pooled connections, by backend.");
@@ -79,13 +80,31 @@ public sealed class LbMetrics : IDisposable
     static KeyValuePair<string, object?> Reason(string reason) => new("reason", reason);
     static KeyValuePair<string, object?> Result(bool applied) => new("result", applied ? "applied" : "rejected");
 
-    public void Response(string backend, int status) =>
-        _requests.Add(1, Backend(backend), new("code", (uint)status < Codes.Length ? Codes[status] : status.ToString()));
+    // A discovered backend's series also carry address="ip:port" (its URL is its host's, shared by every address).
+    static TagList Tags(string backend, string? address)
+    {
+        var tags = new TagList { Backend(backend) };
+        if (address is not null) tags.Add("address", address);
+        return tags;
+    }
 
-    public void Failure(string backend, string reason) => _failures.Add(1, Backend(backend), new("reason", reason));
-    public void Probe(string backend, TimeSpan latency) => _probeSeconds.Record(latency.TotalSeconds, Backend(backend));
+    public void Response(string backend, int status, string? address = null)
+    {
+        var tags = Tags(backend, address);
+        tags.Add("code", (uint)status < Codes.Length ? Codes[status] : status.ToString());
+        _requests.Add(1, tags);
+    }
+
+    public void Failure(string backend, string reason, string? address = null)
+    {
+        var tags = Tags(backend, address);
+        tags.Add("reason", reason);
+        _failures.Add(1, tags);
+    }
+
+    public void Probe(string backend, TimeSpan latency, string? address = null) => _probeSeconds.Record(latency.TotalSeconds, Tags(backend, address));
     public void Retry() => _retries.Add(1);
-    public void Ejection(string backend) => _ejections.Add(1, Backend(backend));
+    public void Ejection(string backend, string? address = null) => _ejections.Add(1, Tags(backend, address));
     /// <summary>From the state task: the queue refused a request (full: at once; else its time ran out).</summary>
     public void QueueRejected(bool full) => Interlocked.Increment(ref full ? ref _queueFull : ref _queueTimeout);
 
@@ -109,8 +128,17 @@ public sealed class LbMetrics : IDisposable
     /// <summary>From a request handler, once per client request, any thread: backend is the one
     /// whose response the client got, null when the balancer answered itself. Allocation-free:
     /// two tags go by value, the label strings already exist.</summary>
-    public void Request(string? backend, int status, TimeSpan elapsed) =>
-        _requestSeconds.Record(elapsed.TotalSeconds, Backend(backend ?? NoBackend), new("code", CodeClass(status)));
+    public void Request(string? backend, int status, TimeSpan elapsed, string? address = null)
+    {
+        if (address is null)
+        {
+            _requestSeconds.Record(elapsed.TotalSeconds, Backend(backend ?? NoBackend), new("code", CodeClass(status)));
+            return;
+        }
+        var tags = Tags(backend ?? NoBackend, address);
+        tags.Add("code", CodeClass(status));
+        _requestSeconds.Record(elapsed.TotalSeconds, tags);
+    }
 
     static string CodeClass(int status) => status is >= 100 and < 600 ? CodeClasses[status / 100 - 1] : "other";
 
@@ -126,7 +154,7 @@ public sealed class LbMetrics : IDisposable
     {
         var gauges = Volatile.Read(ref _gauges);
         var measurements = new Measurement<long>[gauges.Length];
-        for (var i = 0; i < gauges.Length; i++) measurements[i] = new(value(gauges[i]), Backend(gauges[i].Backend));
+        for (var i = 0; i < gauges.Length; i++) measurements[i] = new(value(gauges[i]), Tags(gauges[i].Backend, gauges[i].Address));
         return measurements;
     }
 
@@ -140,4 +168,4 @@ public sealed class LbMetrics : IDisposable
 }
 
 /// <summary>One backend's gauges at one moment, as the state task published them.</summary>
-public readonly record struct BackendGauges(string Backend, int InFlight, int OpenConnections, bool Eligible);
+public readonly record struct BackendGauges(string Backend, int InFlight, int OpenConnections, bool Eligible, string? Address = null);

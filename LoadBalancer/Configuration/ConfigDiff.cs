@@ -62,6 +62,13 @@ public static class ConfigDiff
         if (before.AdminToken != after.AdminToken) changes.Add("adminToken changed"); // never its value
         Value("journal.path", before.Journal.Path ?? "off", after.Journal.Path ?? "off");
         Value("journal.maxSizeMB", before.Journal.MaxBytes >> 20, after.Journal.MaxBytes >> 20);
+        Value("hashKey", before.HashKey, after.HashKey);
+        Value("hashBalanceFactor", before.HashBalanceFactor, after.HashBalanceFactor);
+        Value("affinity.cookie", before.Affinity?.Cookie ?? "off", after.Affinity?.Cookie ?? "off");
+        if (before.Affinity?.Secret != after.Affinity?.Secret) changes.Add("affinity.secret changed"); // never its value
+        Value("affinity.maxAge", Age(before.Affinity?.MaxAge), Age(after.Affinity?.MaxAge));
+        Duration("discovery.interval", before.Discovery.Interval, after.Discovery.Interval);
+        Value("discovery.nameservers", Servers(before.Discovery), Servers(after.Discovery));
 
         // A setting added to LbConfig but not to the list above still shows up, if only vaguely.
         var compared = after with
@@ -71,7 +78,9 @@ public static class ConfigDiff
             RequestTimeout = before.RequestTimeout, Retries = before.Retries,
             StreamIdleTimeout = before.StreamIdleTimeout, TunnelIdleTimeout = before.TunnelIdleTimeout, Limits = before.Limits,
             ListenProtocols = before.ListenProtocols, Tls = before.Tls,
-            AccessLog = before.AccessLog, Admission = before.Admission, AdminToken = before.AdminToken, Journal = before.Journal,
+            AccessLog = before.AccessLog, Admission = before.Admission,
+            HashKey = before.HashKey, HashBalanceFactor = before.HashBalanceFactor, Affinity = before.Affinity,
+            Discovery = before.Discovery, AdminToken = before.AdminToken, Journal = before.Journal,
         };
         if (compared != before) changes.Add("other settings");
 
@@ -79,6 +88,8 @@ public static class ConfigDiff
     }
 
     static string Off(TimeSpan t) => t == TimeSpan.Zero ? "off" : Durations.Format(t);
+    static string Age(TimeSpan? t) => t is { } d ? Durations.Format(d) : "none";
+    static string Servers(DiscoveryConfig d) => d.Nameservers.Length == 0 ? "system" : d.Nameservers;
     static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
     static string Name(BackendProtocol p) => p.ToString().ToLowerInvariant();
 
@@ -101,6 +112,7 @@ public static class ConfigDiff
             if (was.Tls != b.Tls) changes.Add($"{b.Url} tls");
             if (was.MaxInFlight != b.MaxInFlight)
                 changes.Add(string.Create(CultureInfo.InvariantCulture, $"{b.Url} maxInFlight {was.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "default"} -> {b.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "default"}"));
+            if (was.Discover != b.Discover) changes.Add($"{b.Url} discover {(was.Discover ? "dns" : "off")} -> {(b.Discover ? "dns" : "off")}");
         }
         if (added.Count == 0 && removed.Count == 0
             && !before.Select(b => b.Key).SequenceEqual(after.Select(b => b.Key)))

@@ -68,11 +68,11 @@ public static class ConfigLoader
     }
 
     // Every key lb.json may hold, per object, as spelled in the docs.
-    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "queue", "retryBudget", "slowStart", "adminToken", "journal", "$schema"];
+    static readonly string[] RootKeys = ["listen", "admin", "balancing", "backends", "healthCheck", "passiveHealth", "pool", "requestTimeout", "streamIdleTimeout", "tunnelIdleTimeout", "limits", "retries", "tls", "listenProtocols", "accessLog", "queue", "retryBudget", "slowStart", "hashKey", "hashBalanceFactor", "affinity", "discovery", "adminToken", "journal", "$schema"];
     static readonly string[] HealthKeys = ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"];
     static readonly string[] PassiveKeys = ["consecutiveFailures", "ejectFor", "maxEjectionPercent"];
     static readonly string[] PoolKeys = ["maxConnectionsPerBackend", "idleTimeout", "lifetime", "connectTimeout"];
-    static readonly string[] BackendKeys = ["url", "weight", "protocol", "tls", "maxInFlight"];
+    static readonly string[] BackendKeys = ["url", "weight", "protocol", "tls", "maxInFlight", "discover"];
     static readonly string[] TlsKeys = ["certificate", "key"];
     static readonly string[] BackendTlsKeys = ["ca", "serverName", "insecureSkipVerify"];
     static readonly string[] LimitsKeys = ["maxClientConnections", "requestHeadersTimeout", "maxInFlightPerBackend"];
@@ -80,6 +80,8 @@ public static class ConfigLoader
     static readonly string[] RetryBudgetKeys = ["percent", "minPerSecond"];
     static readonly string[] AccessLogKeys = ["path", "format"];
     static readonly string[] JournalKeys = ["path", "maxSizeMB"];
+    static readonly string[] AffinityKeys = ["cookie", "secret", "maxAge"];
+    static readonly string[] DiscoveryKeys = ["interval", "nameservers"];
 
     sealed class Reader(string file, List<string>? warnings, bool strict)
     {
@@ -145,6 +147,10 @@ public static class ConfigLoader
                 Journal = Journal(root),
                 Tls = tls,
                 ListenProtocols = protocols,
+                HashKey = HashKey(root),
+                HashBalanceFactor = BalanceFactor(root),
+                Affinity = Affinity(root),
+                Discovery = Discovery(root),
             };
         }
 
@@ -162,6 +168,79 @@ public static class ConfigLoader
                 Int(budget, "minPerSecond", "retryBudget.minPerSecond", d.RetryBudgetMinPerSecond, 0, 1_000_000),
                 Duration(root, "slowStart", "slowStart", d.SlowStart, zeroAllowed: true));
         }
+
+        // hashKey: header:NAME, cookie:NAME, client-ip or path.
+        HashKeyConfig HashKey(JsonElement root)
+        {
+            var text = String(root, "hashKey", "hashKey")?.Trim();
+            if (text is null) return HashKeyConfig.Default;
+            const string use = "use header:NAME, cookie:NAME, client-ip or path";
+            var colon = text.IndexOf(':');
+            var (kind, name) = colon < 0 ? (text, null) : (text[..colon], text[(colon + 1)..].Trim());
+            var source = kind.ToLowerInvariant() switch
+            {
+                "client-ip" when name is null => HashKeySource.ClientIp,
+                "path" when name is null => HashKeySource.Path,
+                "header" when name is not null => HashKeySource.Header,
+                "cookie" when name is not null => HashKeySource.Cookie,
+                _ => throw Error("hashKey", $"\"{text}\" is not a hash key: {use}"),
+            };
+            if (name is not null && !IsToken(name)) throw Error("hashKey", $"\"{name}\" is not a header or cookie name");
+            return new HashKeyConfig(source, name);
+        }
+
+        // hashBalanceFactor: 0 (off) or from 1 (every backend at the mean) to 100.
+        double BalanceFactor(JsonElement root)
+        {
+            if (Get(root, "hashBalanceFactor") is not { } e) return 1.25;
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out var f) || !(f == 0 || f >= 1 && f <= 100))
+                throw Error("hashBalanceFactor", $"{e.GetRawText()} must be 0 (off) or a number from 1 to 100");
+            return f;
+        }
+
+        AffinityConfig? Affinity(JsonElement root)
+        {
+            if (Get(root, "affinity") is not { } a) return null;
+            var section = Section(a, "affinity", AffinityKeys);
+            var cookie = String(section, "cookie", "affinity.cookie")?.Trim();
+            if (cookie is null)
+            {
+                warnings?.Add($"{file}: affinity.cookie: not set, so affinity is off");
+                return null;
+            }
+            if (!IsToken(cookie)) throw Error("affinity.cookie", $"\"{cookie}\" is not a cookie name");
+            var secret = String(section, "secret", "affinity.secret");
+            if (secret is { Length: 0 }) throw Error("affinity.secret", "is empty");
+            if (secret is null)
+                warnings?.Add($"{file}: affinity.secret: not set, so each balancer makes its own and instances do not share cookies");
+            TimeSpan? maxAge = Get(section, "maxAge") is null ? null : Duration(section, "maxAge", "affinity.maxAge", TimeSpan.Zero);
+            return new AffinityConfig(cookie, secret, maxAge);
+        }
+
+        DiscoveryConfig Discovery(JsonElement root)
+        {
+            if (Get(root, "discovery") is not { } d) return DiscoveryConfig.Default;
+            var section = Section(d, "discovery", DiscoveryKeys);
+            var interval = Duration(section, "interval", "discovery.interval", DiscoveryConfig.Default.Interval);
+            var servers = new List<string>();
+            if (Get(section, "nameservers") is { } list)
+            {
+                if (list.ValueKind != JsonValueKind.Array) throw Error("discovery.nameservers", "must be a list of \"ip:port\"");
+                foreach (var item in list.EnumerateArray())
+                {
+                    var text = item.ValueKind == JsonValueKind.String ? item.GetString()!.Trim() : item.GetRawText();
+                    if (item.ValueKind != JsonValueKind.String || !System.Net.IPEndPoint.TryParse(text, out var endPoint))
+                        throw Error("discovery.nameservers", $"{text} is not an address: use \"ip\" or \"ip:port\" (e.g. \"127.0.0.1:5353\")");
+                    if (endPoint.Port == 0) endPoint.Port = 53;
+                    servers.Add(endPoint.ToString());
+                }
+            }
+            return new DiscoveryConfig(interval, string.Join(",", servers));
+        }
+
+        // An RFC 9110 token: what a header or cookie name may be.
+        static bool IsToken(string s) =>
+            s.Length > 0 && s.All(c => c is > ' ' and < (char)127 && "()<>@,;:\\\"/[]?={}".IndexOf(c) < 0);
 
         // Relative file names in lb.json are relative to its own folder, as nginx's are to its prefix.
         string Resolve(string name) =>
@@ -365,11 +444,24 @@ public static class ConfigLoader
                     Protocol = Protocol(item, key, uri),
                     Tls = BackendTls(item, key, uri),
                     MaxInFlight = Get(item, "maxInFlight") is null ? null : Int(item, "maxInFlight", key + ".maxInFlight", 0, 0, 1_000_000),
+                    Discover = Discover(item, key, uri),
                 });
                 i++;
             }
             if (result.Count == 0) throw Error("backends", "needs at least one backend");
             return result;
+        }
+
+        // backends[].discover: "dns" needs a host name to resolve, not an address.
+        bool Discover(JsonElement item, string key, Uri uri)
+        {
+            var text = String(item, "discover", key + ".discover");
+            if (text is null) return false;
+            if (!text.Trim().Equals("dns", StringComparison.OrdinalIgnoreCase))
+                throw Error(key + ".discover", $"unknown discovery \"{text}\" (use dns)");
+            if (uri.HostNameType != UriHostNameType.Dns)
+                throw Error(key + ".discover", $"\"{uri.Host}\" is an IP address: discover needs a host name to resolve");
+            return true;
         }
 
         Uri Listener(JsonElement root, string name, Uri fallback)

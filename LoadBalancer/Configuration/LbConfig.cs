@@ -37,6 +37,48 @@ public sealed record LbConfig(
 
     /// <summary>limits.maxInFlightPerBackend, queue.*, retryBudget.*, slowStart: the admission rules (issue 12).</summary>
     public AdmissionConfig Admission { get; init; } = AdmissionConfig.Default;
+
+    /// <summary>hashKey: what balancing consistent-hash hashes (client-ip by default).</summary>
+    public HashKeyConfig HashKey { get; init; } = HashKeyConfig.Default;
+
+    /// <summary>hashBalanceFactor: bounded load for consistent-hash (0: off).</summary>
+    public double HashBalanceFactor { get; init; } = 1.25;
+
+    /// <summary>affinity.*: cookie stickiness over any policy; null: off.</summary>
+    public AffinityConfig? Affinity { get; init; }
+
+    /// <summary>discovery.*: how backends with discover "dns" are resolved.</summary>
+    public DiscoveryConfig Discovery { get; init; } = DiscoveryConfig.Default;
+}
+
+/// <summary>Where consistent-hash finds a request's key: a header, a cookie, the client address or the path.</summary>
+public sealed record HashKeyConfig(HashKeySource Source, string? Name)
+{
+    public static readonly HashKeyConfig Default = new(HashKeySource.ClientIp, null);
+
+    public override string ToString() => Source switch
+    {
+        HashKeySource.Header => $"header:{Name}",
+        HashKeySource.Cookie => $"cookie:{Name}",
+        HashKeySource.Path => "path",
+        _ => "client-ip",
+    };
+}
+
+public enum HashKeySource { ClientIp, Header, Cookie, Path }
+
+/// <summary>affinity.*: the cookie's name, the HMAC secret (null: one random per process, so
+/// instances do not agree) and its Max-Age (null: a session cookie).</summary>
+public sealed record AffinityConfig(string Cookie, string? Secret, TimeSpan? MaxAge);
+
+/// <summary>discovery.*: how often discovered hosts are resolved (at most; a shorter record TTL
+/// comes sooner) and which nameservers ask ("ip:port" joined by commas; empty: the system's).</summary>
+public sealed record DiscoveryConfig(TimeSpan Interval, string Nameservers)
+{
+    public static readonly DiscoveryConfig Default = new(TimeSpan.FromSeconds(10), "");
+
+    public System.Net.IPEndPoint[] NameserverEndPoints() =>
+        Nameservers.Length == 0 ? [] : Nameservers.Split(',').Select(System.Net.IPEndPoint.Parse).ToArray();
 }
 
 /// <summary>Where the state journal goes (a full path; null: off) and the size at which it is
@@ -72,6 +114,15 @@ public sealed record BackendConfig(string Url, string Key, Uri Uri, int Weight)
 
     /// <summary>backends[].maxInFlight: null means limits.maxInFlightPerBackend; 0 means no limit.</summary>
     public int? MaxInFlight { get; init; }
+
+    /// <summary>backends[].discover "dns": the URL's host is resolved, each address one backend.</summary>
+    public bool Discover { get; init; }
+
+    /// <summary>For one address of a discovered host: "ip:port" (null for a backend from lb.json as it is).</summary>
+    public string? Address { get; init; }
+
+    /// <summary>What makes two backends the same: Key, and for a discovered one also its address.</summary>
+    public string Identity => Address is null ? Key : $"{Key}@{Address}";
 }
 
 /// <summary>http1 (HTTP/1.1), h2c (HTTP/2 with prior knowledge, http://) or h2 (HTTP/2 by ALPN, https://).</summary>
@@ -120,6 +171,7 @@ public static class BalancingNames
     public const string LeastConnections = "least-connections";
     public const string PowerOfTwo = "power-of-two";
     public const string Random = "random";
+    public const string ConsistentHash = "consistent-hash";
 
-    public static readonly string[] All = [RoundRobin, LeastConnections, PowerOfTwo, Random];
+    public static readonly string[] All = [RoundRobin, LeastConnections, PowerOfTwo, Random, ConsistentHash];
 }

@@ -12,6 +12,8 @@ namespace LoadBalancer.Forwarding;
 // and for an https backend shakes hands itself (BackendTls: our server name and trust, not the
 // Host header's). The route carries the backend's protocol (ProxyEndpoint picks YARP's request
 // config by it) and, for https, a small probe client with the same TLS settings.
+// A discovered backend (one address of a host name) connects to its address, while the URL's
+// host name stays the Host header and the TLS server name.
 public sealed class BackendPools(StateClient state)
 {
     int _nextId;
@@ -20,6 +22,7 @@ public sealed class BackendPools(StateClient state)
     {
         BackendRoute? route = null;
         var tls = BackendTls.For(backend);
+        System.Net.EndPoint? address = backend.Address is { } a ? System.Net.IPEndPoint.Parse(a) : null;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false,
@@ -34,7 +37,7 @@ public sealed class BackendPools(StateClient state)
             ConnectTimeout = pool.ConnectTimeout,
             ConnectCallback = async (context, cancellationToken) =>
             {
-                var socket = await ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+                var socket = await ConnectAsync(address ?? context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
                 var r = route!;
                 state.TellConnection(r, +1);
                 var counted = new CountedStream(socket, () => state.TellConnection(r, -1));
@@ -46,13 +49,14 @@ public sealed class BackendPools(StateClient state)
         {
             Protocol = backend.Protocol,
             Tls = backend.Tls,
-            ProbeClient = tls is null ? null : ProbeClient(tls),
+            Address = backend.Address,
+            ProbeClient = tls is null && address is null ? null : ProbeClient(tls, address),
         };
         return route;
     }
 
     // A TCP connection to the backend with Nagle off; the socket is closed if the connect fails.
-    static async ValueTask<Socket> ConnectAsync(System.Net.DnsEndPoint endPoint, CancellationToken cancellationToken)
+    static async ValueTask<Socket> ConnectAsync(System.Net.EndPoint endPoint, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -67,14 +71,16 @@ public sealed class BackendPools(StateClient state)
         }
     }
 
-    // Probes keep their own connections (HttpBackendProbe says why), with the backend's TLS.
-    static HttpMessageInvoker ProbeClient(BackendTls tls)
+    // Probes keep their own connections (HttpBackendProbe says why), with the backend's TLS and,
+    // for a discovered backend, to its address.
+    static HttpMessageInvoker ProbeClient(BackendTls? tls, System.Net.EndPoint? address)
     {
         var handler = Probing.HttpBackendProbe.CreateHandler();
         handler.ConnectCallback = async (context, cancellationToken) =>
         {
-            var socket = await ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-            return await tls.AuthenticateAsync(new NetworkStream(socket, ownsSocket: true), cancellationToken).ConfigureAwait(false);
+            var socket = await ConnectAsync(address ?? context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            return tls is null ? stream : await tls.AuthenticateAsync(stream, cancellationToken).ConfigureAwait(false);
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }

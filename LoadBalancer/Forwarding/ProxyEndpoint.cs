@@ -22,7 +22,10 @@ namespace LoadBalancer.Forwarding;
 // and, while the access log is on, hands its record (every attempt, who ended it) to the writer.
 // Every request has an X-Request-Id (the client's or a new one): the backend gets it, the
 // response carries it, and so do the access log and this handler's log lines.
-public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, LbMetrics metrics, AccessLog accessLog, ILogger<ProxyEndpoint> log)
+// The pick gets the request's hash key and affinity cookie (RequestKeys); a pick that names a new
+// affinity backend has its cookie set on the backend's response.
+public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, LbMetrics metrics, AccessLog accessLog, ILogger<ProxyEndpoint> log,
+    RequestKeys? keys = null)
 {
     public async Task HandleAsync(HttpContext context)
     {
@@ -39,6 +42,9 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
         }
         var body = RequestBodyWatch.Install(context);
         var upgrade = context.Features.Get<IHttpUpgradeFeature>()?.IsUpgradableRequest == true;
+        var rules = keys?.Current ?? RequestKeys.Rules.None;
+        var key = rules.Read(context);
+        var setCookie = rules.Cookie is null ? null : RequestKeys.PendingCookie.On(context.Response);
 
         BackendRoute[]? tried = null;
         var last = Outcome.Response;
@@ -47,7 +53,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             Pick pick;
             try
             {
-                pick = await state.PickAsync(tried, context.RequestAborted).ConfigureAwait(false);
+                pick = await state.PickAsync(tried, context.RequestAborted, key).ConfigureAwait(false);
             }
             catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
             {
@@ -64,6 +70,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
             }
 
             var outcome = Outcome.ClientAbort;
+            if (setCookie is not null) setCookie.Value = pick.SetAffinity is { } token ? rules.SetCookie(token) : null;
             record?.AttemptStarting();
             try
             {
@@ -76,6 +83,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
                 await state.TellOutcomeAsync(new RequestOutcome(backend, outcome,
                     outcome.HasResponse() ? context.Response.StatusCode : 0)).ConfigureAwait(false);
             }
+            if (setCookie is not null && !outcome.HasResponse() && !context.Response.HasStarted) setCookie.Value = null; // our own answer follows
 
             switch (outcome)
             {
@@ -146,7 +154,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
         var left = context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted;
         var status = left ? ClientClosedRequest : context.Response.StatusCode;
         var elapsed = Stopwatch.GetElapsedTime(start);
-        metrics.Request(answeredBy?.Url, status, elapsed);
+        metrics.Request(answeredBy?.Url, status, elapsed, answeredBy?.Address);
         if (record is not null) accessLog.Write(record.Finish(context, status, answeredBy, left ? Termination.Client : end, elapsed));
     }
 

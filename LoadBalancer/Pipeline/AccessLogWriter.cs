@@ -106,7 +106,7 @@ public sealed class AccessLogWriter : BackgroundService
                 {
                     var more = await setting.ConfigureAwait(false);
                     AccessLogConfig? latest = null;
-                    while (_settings.TryRead(out var c)) latest = c;
+                    while (_settings.TryRead(out var c)) { latest = c; _settingsRead++; }
                     if (latest is not null) Apply(latest);
                     setting = more ? _settings.WaitToReadAsync().AsTask() : Never;
                 }
@@ -150,7 +150,7 @@ public sealed class AccessLogWriter : BackgroundService
     {
         while (_records.TryRead(out var r))
         {
-            if (_out is null) continue; // turned off (or unopenable) after the record was made
+            _recordsRead++; if (_out is null) continue; // turned off (or unopenable) after the record was made
             var lineStart = _buffer.WrittenCount;
             try
             {
@@ -503,4 +503,12 @@ public sealed class AccessLogWriter : BackgroundService
         _timer.Dispose();
         base.Dispose();
     }
+
+    long _recordsRead, _settingsRead; // this loop alone writes them; the dashboard reads them
+
+    /// <summary>Records taken from accesslog since startup.</summary>
+    public long RecordsRead => Volatile.Read(ref _recordsRead);
+
+    /// <summary>Settings taken from accesslogsettings since startup.</summary>
+    public long SettingsRead => Volatile.Read(ref _settingsRead);
 }

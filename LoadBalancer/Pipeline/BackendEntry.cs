@@ -67,6 +67,12 @@ public sealed class BackendEntry(BackendRoute route, int weight)
         run.Add(e);
     }
 
+    /// <summary>consistent-hash's per-backend seed: the same for this backend in every balancer.</summary>
+    public ulong HashSeed { get; } = Balancing.KeyHash.Of(route.Identity);
+
+    /// <summary>The affinity cookie value that names this backend (null: affinity off). Set by BackendTable.</summary>
+    public string? AffinityToken { get; set; }
+
     /// <summary>The last change of State, as logged (null until the first): /status's stateReason.</summary>
     public StateChange? LastChange { get; set; }
 

@@ -23,6 +23,14 @@ public sealed class BackendRoute(int id, string url, string key, HttpMessageInvo
     /// <summary>How requests and probes talk to it: YARP's Version and VersionPolicy follow it.</summary>
     public BackendProtocol Protocol { get; init; } = BackendProtocol.Http1;
 
+    /// <summary>A discovered backend's address, "ip:port", which its pool connects to (the URL's
+    /// host name stays the Host header and the TLS server name); null for a backend from lb.json.</summary>
+    public string? Address { get; init; }
+
+    /// <summary>Which backend this is: Key, plus the address for a discovered one.</summary>
+    public string Identity => _identity ??= Address is null ? Key : $"{Key}@{Address}";
+    string? _identity;
+
     /// <summary>The tls settings the pool was made with (a reload that changes them makes a new route).</summary>
     public BackendTlsConfig? Tls { get; init; }
 

@@ -66,10 +66,11 @@ public sealed class BackendState : BackgroundService
             while (await select.WaitAsync().ConfigureAwait(false))
             {
                 _clock?.Advance(); // one reading for the whole batch (and for the journal)
+                var busySince = System.Diagnostics.Stopwatch.GetTimestamp(); // the wait is over: busy from here
                 // Events first, so the picks of this batch see the freshest health.
-                while (_events.TryRead(out var e)) Handle(e);
-                while (_requests.TryRead(out var r)) Handle(r);
-                EndBatch();
+                while (_events.TryRead(out var e)) { Counters.Count(e); Handle(e); }
+                while (_requests.TryRead(out var r)) { Counters.Count(r); Handle(r); }
+                EndBatch(); Counters.Turn(busySince);
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
@@ -159,6 +160,10 @@ public sealed class BackendState : BackgroundService
                     _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
                     _table.Reject(r.Problem); // the watcher has logged it
                     break;
+                case MembershipChanged m: // the resolver has logged a failed lookup
+                    _journal?.Record(new JournalEntry.Resolved(m.Backend, m.Addresses, m.Error));
+                    _table.Apply(m);
+                    break;
             }
         }
         catch (Exception ex)
@@ -177,7 +182,7 @@ public sealed class BackendState : BackgroundService
                     if (_journal is not null)
                     {
                         (_picking, _pickingId) = (p, ++_picks);
-                        _journal.Record(JournalEntry.Picked.Of(_pickingId, p.Exclude));
+                        _journal.Record(JournalEntry.Picked.Of(_pickingId, p.Exclude, p.Key));
                     }
                     if (_table.Pick(p) is { } waiter)
                     {
@@ -211,6 +216,12 @@ public sealed class BackendState : BackgroundService
                     var found = _table.Drain(d.Url, d.Drain);
                     _journal?.Record(new JournalEntry.Drained(found));
                     d.Reply.TrySetResult(found ? DrainAnswer.Done : DrainAnswer.UnknownBackend);
+                    break;
+                case DiscoveryPlanRequest d:
+                    _journal?.Record(new JournalEntry.DiscoveryPlan());
+                    var discovery = _table.DiscoveryPlan();
+                    _journal?.Record(JournalEntry.DiscoveryPlanned.Of(discovery));
+                    d.Reply.TrySetResult(discovery);
                     break;
             }
         }
@@ -264,6 +275,7 @@ public sealed class BackendState : BackgroundService
         {
             case PickRequest p: p.Reply.SetException(ex); break;
             case ProbePlanRequest p: p.Reply.TrySetException(ex); break;
+            case DiscoveryPlanRequest d: d.Reply.TrySetException(ex); break;
             case StatusRequest s: s.Reply.TrySetException(ex); break;
             case ExplainRequest x: x.Reply.TrySetException(ex); break;
             case EventsRequest ev: ev.Reply.TrySetException(ex); break;
@@ -293,4 +305,7 @@ public sealed class BackendState : BackgroundService
         }
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>What this loop has taken and how busy it is, counted by the loop itself (for the dashboard).</summary>
+    public LoopCounters Counters { get; } = new();
 }

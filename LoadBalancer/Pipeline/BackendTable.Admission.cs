@@ -47,7 +47,7 @@ public sealed partial class BackendTable
         if (retry && !Grant(now)) return Answer(p, Refusal.Budget);
         if (_eligible.Count > 0)
         {
-            Reply(p, Take(p.Exclude));
+            Reply(p, Take(p.Exclude, key: p.Key));
             return null;
         }
         if (_queue.Count >= _config.Admission.QueueSize)
@@ -97,7 +97,7 @@ public sealed partial class BackendTable
                 else if (_eligible.Count > 0) next = w;
             }
             if (next is null) return; // the free slots are on backends every waiter has tried
-            var pick = Take(next.Request.Exclude, now - next.Enqueued);
+            var pick = Take(next.Request.Exclude, now - next.Enqueued, next.Request.Key);
             _queue.Remove(next);
             _metrics?.QueueWait(pick.Waited);
             Reply(next.Request, pick);

@@ -21,7 +21,7 @@ public sealed partial class BackendTable
         for (var i = 0; i < gauges.Length; i++)
         {
             var e = _entries[i];
-            gauges[i] = new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible);
+            gauges[i] = new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible, e.Route.Address);
         }
         _metrics.Publish(gauges);
     }
@@ -31,7 +31,7 @@ public sealed partial class BackendTable
         for (var i = 0; i < published.Length; i++)
         {
             var e = _entries[i];
-            if (published[i] != new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible)) return false;
+            if (published[i] != new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible, e.Route.Address)) return false;
         }
         return true;
     }

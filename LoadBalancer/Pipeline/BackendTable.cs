@@ -17,7 +17,9 @@ namespace LoadBalancer.Pipeline;
 // Split by rule: this file holds picks, health and configuration; BackendTable.Routes.cs the
 // pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics;
 // BackendTable.Admission.cs the admission rules (limits, the queue, the retry budget, slow start,
-// maxEjectionPercent), whose plain parts live in Admission.cs, RetryBudget.cs and SlowStart.cs.
+// maxEjectionPercent), whose plain parts live in Admission.cs, RetryBudget.cs and SlowStart.cs;
+// BackendTable.Affinity.cs the affinity cookie's tokens; BackendTable.Discovery.cs the
+// addresses DNS discovery found.
 public sealed partial class BackendTable
 {
     readonly List<BackendEntry> _entries = [];
@@ -39,14 +41,17 @@ public sealed partial class BackendTable
 
     /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
     public BackendTable(LbConfig config, Func<BackendConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null)
-        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random, log)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null, Func<byte[]>? drawSecret = null)
+        : this(config, (backend, _) => createRoute(backend), time, onChange, metrics, random, log, drawSecret)
     {
     }
 
+    /// <param name="drawSecret">Where an affinity secret comes from when lb.json sets none (a new
+    /// random one per process by default; the journal records each draw, a replay gives them back).</param>
     public BackendTable(LbConfig config, Func<BackendConfig, PoolConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null, Func<byte[]>? drawSecret = null)
     {
+        _drawSecret = drawSecret ?? Affinity.NewSecret;
         _log = log ?? NullLogger.Instance;
         _createRoute = createRoute;
         _time = time;
@@ -54,7 +59,7 @@ public sealed partial class BackendTable
         _metrics = metrics;
         _random = random;
         _config = config;
-        _policy = BalancingPolicies.Create(config.Balancing, random);
+        _policy = BalancingPolicies.Create(config.Balancing, random, config.HashBalanceFactor);
         Forwarding = Settings(config);
         Reconcile(config);
         _started = true;
@@ -82,11 +87,12 @@ public sealed partial class BackendTable
 
     /// <summary>One pick now, as the handlers' PickRequest without the queue and the retry budget
     /// (see Pick for those): a backend that is eligible, not in exclude and under its limit, or none.</summary>
-    public Pick Choose(BackendRoute[]? exclude)
+    /// <param name="key">The request's hash key and affinity cookie (BackendTable.Affinity.cs), if any.</param>
+    public Pick Choose(BackendRoute[]? exclude, RequestKey key = default)
     {
         ExpireEjections();
         Candidates(exclude, _time.GetUtcNow());
-        return _eligible.Count == 0 ? new Pick(null, Forwarding, Refusal.NoBackend) : Take(exclude);
+        return _eligible.Count == 0 ? new Pick(null, Forwarding, Refusal.NoBackend) : Take(exclude, key: key);
     }
 
     // Fills _eligible with the candidates for a pick: eligible, not tried, under their limit, each
@@ -97,7 +103,7 @@ public sealed partial class BackendTable
         var untried = 0;
         foreach (var e in _entries)
         {
-            if (!e.Eligible || exclude is not null && Tried(exclude, e.Route.Key)) continue;
+            if (!e.Eligible || exclude is not null && Tried(exclude, e.Route.Identity)) continue;
             untried++;
             if (!e.HasSlot) continue;
             if (e.WarmingSince is not null) Warm(e, now);
@@ -106,22 +112,26 @@ public sealed partial class BackendTable
         return untried;
     }
 
-    // The policy chooses among _eligible (never empty); the chosen one's slot is taken here, the
-    // one place that counts, so a limit can never be exceeded.
-    Pick Take(BackendRoute[]? exclude, TimeSpan waited = default)
+    // The affinity cookie's backend, else the policy (with the request's hash key), chooses among
+    // _eligible (never empty); the chosen one's slot is taken here, the one place that counts, so
+    // a limit can never be exceeded.
+    Pick Take(BackendRoute[]? exclude, TimeSpan waited = default, RequestKey key = default)
     {
-        var chosen = _policy.Choose(CollectionsMarshal.AsSpan(_eligible));
+        var eligible = CollectionsMarshal.AsSpan(_eligible);
+        var sticky = Sticky(eligible, key.Affinity);
+        var chosen = sticky ?? (key.Hash is { } hash ? _policy.Choose(eligible, new PickContext(hash)) : _policy.Choose(eligible));
         chosen.InFlight++;
         _gaugesChanged = true;
         if (exclude is { Length: > 0 }) _metrics?.Retry();
-        return new Pick(chosen.Route, Forwarding, Refusal.None, waited);
+        // A new cookie unless the request's own named this backend (AffinityToken: null when affinity is off).
+        return new Pick(chosen.Route, Forwarding, Refusal.None, waited, sticky is null ? chosen.AffinityToken : null);
     }
 
-    // By Key, not by route: a pool reload may have given a tried backend a new route since.
-    static bool Tried(BackendRoute[] tried, string key)
+    // By identity, not by route: a pool reload may have given a tried backend a new route since.
+    static bool Tried(BackendRoute[] tried, string identity)
     {
         foreach (var r in tried)
-            if (r.Key == key) return true;
+            if (r.Identity == identity) return true;
         return false;
     }
 
@@ -133,8 +143,8 @@ public sealed partial class BackendTable
         if (o.Kind.Side() is not (Side.Client or Side.Balancer)) // never counted: not the backend's doing
         {
             e.Requests++;
-            if (o.Status > 0) _metrics?.Response(e.Route.Url, o.Status);
-            else _metrics?.Failure(e.Route.Url, o.Kind.Describe());
+            if (o.Status > 0) _metrics?.Response(e.Route.Url, o.Status, e.Route.Address);
+            else _metrics?.Failure(e.Route.Url, o.Kind.Describe(), e.Route.Address);
 
             if (o.Kind.IsBackendFailure())
             {
@@ -168,7 +178,7 @@ public sealed partial class BackendTable
         e.ConsecutiveFailures = 0;
         e.FailureRun.Clear();
         e.EjectionRefused = false;
-        _metrics?.Ejection(e.Route.Url);
+        _metrics?.Ejection(e.Route.Url, e.Route.Address);
         if (until < _nextEjectionEnd) _nextEjectionEnd = until;
     }
 
@@ -209,7 +219,7 @@ public sealed partial class BackendTable
     {
         if (!_byId.TryGetValue(r.Backend.Id, out var e) || e.Draining) return;
         e.LastProbe = r;
-        _metrics?.Probe(e.Route.Url, r.Latency);
+        _metrics?.Probe(e.Route.Url, r.Latency, e.Route.Address);
         var hc = _config.HealthCheck;
         // The run of probes that agree: a pass after failures (or a failure after passes) starts a new one.
         if (r.Passed ? e.FailedProbes > 0 : e.PassedProbes > 0) e.ProbeRun.Clear();
@@ -259,37 +269,56 @@ public sealed partial class BackendTable
     {
         var changes = ConfigDiff.Describe(_config, config);
         _gaugesChanged = true;
-        if (config.Balancing != _config.Balancing) _policy = BalancingPolicies.Create(config.Balancing, _random);
+        if (config.Balancing != _config.Balancing || config.HashBalanceFactor != _config.HashBalanceFactor)
+            _policy = BalancingPolicies.Create(config.Balancing, _random, config.HashBalanceFactor);
         if (config.Admission.QueueTimeout < _config.Admission.QueueTimeout) _queue.Shorten(config.Admission.QueueTimeout);
+        var affinityChanged = config.Affinity?.Secret != _config.Affinity?.Secret || config.Affinity is null != _config.Affinity is null;
         _config = config;
         if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
 
-        var wanted = config.Backends.ToDictionary(b => b.Key);
-        Evidence[] reload = [new Evidence(Evidence.Config, _time.GetUtcNow(), $"configuration {ConfigStatus.Generation + 1} applied")];
+        if (affinityChanged || !_started) SetAffinityTokens();
+        ForgetDiscovered(config);
+        SetBackends(Expand(config.Backends), [new Evidence(Evidence.Config, _time.GetUtcNow(), $"configuration {ConfigStatus.Generation + 1} applied")]);
+        ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
+        if (_started) _metrics?.ConfigReload(applied: true);
+        Dispatch(); // a raised limit, an added backend: waiters may go now
+        return changes;
+    }
+
+    // Makes the backends exactly these (a reload, or discovery's new addresses), by identity:
+    // those that stay keep their state and counters, new ones start unknown, the others drain.
+    void SetBackends(List<BackendConfig> backends, Evidence[] why)
+    {
+        var config = _config;
+        var wanted = backends.Select(b => b.Identity).ToHashSet();
+        var configured = config.Backends.Select(b => b.Key).ToHashSet();
         foreach (var e in _entries.ToArray())
         {
-            if (wanted.ContainsKey(e.Route.Key) || e.Draining) continue;
-            Change(e, () => e.Draining = true, new StateReason.RemovedFromConfig(e.InFlight), reload);
+            if (wanted.Contains(e.Route.Identity) || e.Draining) continue;
+            Change(e, () => e.Draining = true, configured.Contains(e.Route.Key) && e.Route.Address is { } gone
+                ? new StateReason.VanishedFromDns(gone, e.InFlight)
+                : new StateReason.RemovedFromConfig(e.InFlight), why);
             if (e.InFlight == 0) Remove(e);
         }
 
-        var ordered = new List<BackendEntry>(config.Backends.Count);
-        foreach (var b in config.Backends)
+        var ordered = new List<BackendEntry>(backends.Count);
+        foreach (var b in backends)
         {
-            var e = _entries.Find(x => x.Route.Key == b.Key);
+            var e = _entries.Find(x => x.Route.Identity == b.Identity);
             if (e is null)
             {
                 e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
+                e.AffinityToken = Token(e);
                 if (_started)
                 {
-                    Report(e, new StateChange(e.Route, e.State, new StateReason.Added()), e.State, reload);
+                    Report(e, new StateChange(e.Route, e.State, b.Address is { } address ? new StateReason.Discovered(address) : new StateReason.Added()), e.State, why);
                     StartWarming(e);
                 }
             }
             else if (e.Draining)
             {
-                Change(e, () => e.Draining = false, new StateReason.BackInConfig(), reload);
+                Change(e, () => e.Draining = false, new StateReason.BackInConfig(), why);
             }
             if (e.Pool != config.Pool || e.Route.Protocol != b.Protocol || e.Route.Tls != b.Tls) ReplaceRoute(e, b, config.Pool);
             if (e.Weight != b.Weight) e.Weight = b.Weight;
@@ -299,10 +328,7 @@ public sealed partial class BackendTable
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
         _entries.Clear();
         _entries.AddRange(ordered);
-        ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
-        if (_started) _metrics?.ConfigReload(applied: true);
-        Dispatch(); // a raised limit, an added backend: waiters may go now
-        return changes;
+        _gaugesChanged = true;
     }
 
     /// <summary>A changed lb.json was rejected: the running configuration stays, /status says why
@@ -378,6 +404,8 @@ public sealed partial class BackendTable
             {
                 EffectiveWeight = (double)e.EffectiveWeight / SlowStart.Scale,
                 MaxInFlight = e.MaxInFlight,
+                Address = e.Route.Address,
+                Discovery = DiscoveryOf(e),
             };
         }
         return new StatusSnapshot(_config.Balancing, list, ConfigStatus) { QueueLength = _queue.Count };

@@ -11,14 +11,15 @@ namespace LoadBalancer.Pipeline;
 // rename over it, a Kubernetes ConfigMap's symlink swap) on every file system.
 // An invalid file is logged once (when it has stayed the same for two polls, so an editor's
 // half-written file is not reported), told to the state task (ConfigRejected, for /status and
-// the reload counter), and the running configuration stays. The next valid file is applied
+// the reload counter), and the running configuration stays. Handlers get the new hashKey and
+// affinity cookie through RequestKeys. The next valid file is applied
 // even when it means what runs already (the usual fix: the edit undone), so that the operator
 // sees "Configuration reloaded" and /status's lastError clears. A changed accessLog goes to the
 // access-log writer, which reopens its output; changed limits.* to the client listener (applyLimits).
 public sealed class ConfigWatcher(
     string path, LbConfig running, StateClient state, ChannelWriter<TimeSpan> periods,
     TimeProvider time, ILogger<ConfigWatcher> log, ChannelWriter<AccessLogConfig>? accessLog = null,
-    Action<LimitsConfig>? applyLimits = null) : BackgroundService
+    Action<LimitsConfig>? applyLimits = null, Forwarding.RequestKeys? keys = null) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
@@ -102,6 +103,7 @@ public sealed class ConfigWatcher(
         if (next.Limits != running.Limits) applyLimits?.Invoke(next.Limits);
         if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
         if (next.AccessLog != running.AccessLog) accessLog?.TryWrite(next.AccessLog);
+        keys?.Apply(next); // hashKey, affinity.cookie: what handlers read of each request
         running = next;
         _rejected = false;
         await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);

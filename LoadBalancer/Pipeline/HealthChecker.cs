@@ -17,7 +17,7 @@ public sealed class HealthChecker(ChannelReader<Tick> ticks, StateClient state, 
         {
             await foreach (var tick in ticks.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
-                var plan = await state.ProbePlanAsync().ConfigureAwait(false);
+                var plan = await state.ProbePlanAsync().ConfigureAwait(false); _ticksRead++;
                 var round = new Task[plan.Targets.Length];
                 for (var i = 0; i < round.Length; i++)
                     round[i] = ProbeOneAsync(plan.Targets[i], plan, stoppingToken);
@@ -37,4 +37,9 @@ public sealed class HealthChecker(ChannelReader<Tick> ticks, StateClient state, 
         var result = await probe.ProbeAsync(target, plan.Settings, stoppingToken).ConfigureAwait(false);
         await state.TellAsync(result).ConfigureAwait(false);
     }
+
+    long _ticksRead;
+
+    /// <summary>Ticks taken from ticks since startup (this loop alone writes it; the dashboard reads it).</summary>
+    public long TicksRead => Volatile.Read(ref _ticksRead);
 }

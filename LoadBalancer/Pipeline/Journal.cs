@@ -12,6 +12,7 @@ public sealed class Journal(ChannelWriter<JournalEntry> writer, StateClock clock
 {
     long _pendingGap, _dropped;
     DateTimeOffset? _lastClock;
+    List<byte[]>? _secretsBeforeStart = [];
 
     /// <summary>Records dropped since startup.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -21,6 +22,20 @@ public sealed class Journal(ChannelWriter<JournalEntry> writer, StateClock clock
     {
         if (!writer.TryWrite(new JournalEntry.Start(JournalEntry.Version, clock.Now, seed, config))) Drop();
         _lastClock = clock.Now;
+        var drawn = _secretsBeforeStart!;
+        _secretsBeforeStart = null;
+        foreach (var secret in drawn) Record(new JournalEntry.Secret(Convert.ToBase64String(secret)));
+    }
+
+    /// <summary>The table's affinity secret source (affinity.secret unset): draws a random secret and
+    /// records it, so a replay computes the same cookies. The table draws its first while it is
+    /// made, before Start: those wait for it.</summary>
+    public byte[] DrawSecret()
+    {
+        var secret = Balancing.Affinity.NewSecret();
+        if (_secretsBeforeStart is { } early) early.Add(secret);
+        else Record(new JournalEntry.Secret(Convert.ToBase64String(secret)));
+        return secret;
     }
 
     public void Record(JournalEntry entry)

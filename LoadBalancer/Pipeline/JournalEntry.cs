@@ -24,6 +24,7 @@ namespace LoadBalancer.Pipeline;
 [JsonDerivedType(typeof(Start), "start")]
 [JsonDerivedType(typeof(Clock), "clock")]
 [JsonDerivedType(typeof(Gap), "gap")]
+[JsonDerivedType(typeof(Secret), "secret")]
 [JsonDerivedType(typeof(Probed), "probe")]
 [JsonDerivedType(typeof(Ended), "outcome")]
 [JsonDerivedType(typeof(ConnectionsMoved), "connections")]
@@ -37,7 +38,10 @@ namespace LoadBalancer.Pipeline;
 [JsonDerivedType(typeof(StatusTaken), "status")]
 [JsonDerivedType(typeof(Explained), "explain")]
 [JsonDerivedType(typeof(Drain), "drain")]
+[JsonDerivedType(typeof(Resolved), "dns")]
+[JsonDerivedType(typeof(DiscoveryPlan), "discoveryplan")]
 [JsonDerivedType(typeof(Answered), "answer")]
+[JsonDerivedType(typeof(DiscoveryPlanned), "discoveryplanned")]
 [JsonDerivedType(typeof(Planned), "planned")]
 [JsonDerivedType(typeof(Drained), "drained")]
 public abstract record JournalEntry
@@ -61,6 +65,11 @@ public abstract record JournalEntry
 
     /// <summary>The writer's channel was full: Dropped records are missing here. A replay stops (exit 3).</summary>
     public sealed record Gap(long Dropped) : JournalEntry;
+
+    /// <summary>An affinity secret the table drew (affinity.secret unset), base64. Like the seed,
+    /// it makes a replay exact; like lb.json, it makes the journal a file to keep private. A replay
+    /// hands them back in order (Replayer).</summary>
+    public sealed record Secret(string Value) : JournalEntry;
 
     // ---- inputs: events ----------------------------------------------------------------------
 
@@ -100,6 +109,12 @@ public abstract record JournalEntry
         internal override void Apply(Replayer r) => r.Table.Reject(Problem);
     }
 
+    /// <summary>The DnsResolver's answer for a discovered backend (MembershipChanged): its addresses, or null and the error.</summary>
+    public sealed record Resolved(string Backend, string[]? Addresses, string? Error) : JournalEntry
+    {
+        internal override void Apply(Replayer r) => r.Table.Apply(new MembershipChanged(Backend, Addresses, Error));
+    }
+
     /// <summary>A queued pick's client left (PickCancelled).</summary>
     public sealed record Cancelled(long Pick) : JournalEntry
     {
@@ -114,11 +129,19 @@ public abstract record JournalEntry
 
     // ---- inputs: requests (their answers are outputs) -------------------------------------------
 
-    /// <summary>Pick: its number; Exclude: the routes a retry had tried. Answered now or later (Answered).</summary>
-    public sealed record Picked(long Pick, int[]? Exclude) : JournalEntry
+    /// <summary>Pick: its number; Exclude: the routes a retry had tried; Hash and Affinity: the
+    /// request's hash key and affinity cookie (RequestKey), when it had them. Answered now or later (Answered).</summary>
+    public sealed record Picked(long Pick, int[]? Exclude, ulong? Hash = null, string? Affinity = null) : JournalEntry
     {
-        public static Picked Of(long pick, BackendRoute[]? exclude) => new(pick, exclude is null ? null : Array.ConvertAll(exclude, x => x.Id));
-        internal override void Apply(Replayer r) => r.Pick(Pick, Exclude);
+        public static Picked Of(long pick, BackendRoute[]? exclude, RequestKey key) =>
+            new(pick, exclude is null ? null : Array.ConvertAll(exclude, x => x.Id), key.Hash, key.Affinity);
+        internal override void Apply(Replayer r) => r.Pick(Pick, Exclude, new RequestKey(Hash, Affinity));
+    }
+
+    /// <summary>The DnsResolver asked which backends to look up.</summary>
+    public sealed record DiscoveryPlan : JournalEntry
+    {
+        internal override void Apply(Replayer r) => r.Produced.Enqueue(DiscoveryPlanned.Of(r.Table.DiscoveryPlan()));
     }
 
     public sealed record Plan : JournalEntry
@@ -157,6 +180,13 @@ public abstract record JournalEntry
     {
         public static Planned Of(ProbePlan p) => new(Array.ConvertAll(p.Targets, x => x.Id));
         internal override string Answer => $"probe plan [{string.Join(", ", Targets)}]";
+    }
+
+    /// <summary>The backends (Key) the DnsResolver was told to look up.</summary>
+    public sealed record DiscoveryPlanned(string[] Backends) : JournalEntry
+    {
+        public static DiscoveryPlanned Of(Pipeline.DiscoveryPlan p) => new([.. p.Targets.Select(b => b.Key)]);
+        internal override string Answer => $"discovery plan [{string.Join(", ", Backends)}]";
     }
 
     /// <summary>Found: the backend to drain or undrain was in the table.</summary>

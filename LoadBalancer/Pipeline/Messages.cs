@@ -43,6 +43,11 @@ public sealed record Wake : StateEvent
     public static readonly Wake Instance = new();
 }
 
+/// <summary>The DnsResolver's answer for one discovered backend (its Key, as in lb.json):
+/// the addresses ("ip:port", sorted, capped) or, when the lookup failed or came back empty,
+/// null and the Error: the last addresses stay, marked stale.</summary>
+public sealed record MembershipChanged(string Backend, string[]? Addresses, string? Error) : StateEvent;
+
 /// <summary>lb.json changed and the new file is valid.</summary>
 public sealed record ConfigChanged(LbConfig Config) : StateEvent;
 
@@ -59,8 +64,16 @@ public abstract record StateRequest;
 /// <summary>Give me a backend that is not in Exclude (the ones a retry already tried).
 /// Asked once per request, so its reply slot is pooled (see Reply.cs) rather than a new TCS.
 /// When every eligible backend is at its limit it waits in the queue; Aborted (the client's
-/// RequestAborted) takes it out again. Answered exactly once either way.</summary>
-public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply, CancellationToken Aborted = default) : StateRequest;
+/// RequestAborted) takes it out again. Answered exactly once either way.
+/// Key: the request's hash key and affinity cookie, when it has them.</summary>
+public sealed record PickRequest(BackendRoute[]? Exclude, Reply<Pick> Reply, CancellationToken Aborted = default, RequestKey Key = default) : StateRequest;
+
+/// <summary>What of a request a pick may use: Hash, the hash of its hashKey (consistent-hash;
+/// null: no key, round-robin), and Affinity, its affinity cookie's value (null: none).</summary>
+public readonly record struct RequestKey(ulong? Hash, string? Affinity);
+
+/// <summary>Which discovered backends to resolve, and how.</summary>
+public sealed record DiscoveryPlanRequest(TaskCompletionSource<DiscoveryPlan> Reply) : StateRequest;
 
 /// <summary>Which backends to probe this round, and how.</summary>
 public sealed record ProbePlanRequest(TaskCompletionSource<ProbePlan> Reply) : StateRequest;
@@ -104,8 +117,11 @@ public enum Termination { Ok, Client, Backend, Timeout, NoBackend, Queue, Budget
 // ---- what replies carry ---------------------------------------------------------------------
 
 /// <summary>Backend is null when the pick was refused, and Refused says why. Settings are the
-/// forwarding rules in force. Waited: how long the pick waited in the queue (zero when it did not).</summary>
-public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings, Refusal Refused = Refusal.None, TimeSpan Waited = default);
+/// forwarding rules in force. Waited: how long the pick waited in the queue (zero when it did not).
+/// SetAffinity: with affinity on, the cookie value to set (the request's cookie named another
+/// backend, or none); null when its cookie already names this backend.</summary>
+public readonly record struct Pick(BackendRoute? Backend, ForwardingSettings Settings, Refusal Refused = Refusal.None, TimeSpan Waited = default,
+    string? SetAffinity = null);
 
 /// <summary>Why a pick got no backend: none eligible; the queue was full; it waited queue.timeout;
 /// its client left while it waited; the retry budget refused a retry; the state task stopped.</summary>
@@ -137,6 +153,9 @@ public sealed record ForwardingSettings(int Retries, TimeSpan RequestTimeout, Ti
 
 public sealed record ProbePlan(BackendRoute[] Targets, HealthCheckConfig Settings);
 
+/// <summary>The backends with discover "dns" (as in lb.json) and discovery.* in force.</summary>
+public sealed record DiscoveryPlan(BackendConfig[] Targets, DiscoveryConfig Settings);
+
 public sealed record StatusSnapshot(string Balancing, BackendStatus[] Backends, ConfigStatus Config)
 {
     /// <summary>Picks waiting in the queue for a backend under its limit.</summary>
@@ -153,7 +172,16 @@ public sealed record BackendStatus(
 
     /// <summary>Its in-flight limit (0: none).</summary>
     public int MaxInFlight { get; init; }
+
+    /// <summary>A discovered backend's "ip:port" (null: from lb.json as it is).</summary>
+    public string? Address { get; init; }
+
+    /// <summary>A discovered backend's last lookup: stale when it failed or came back empty.</summary>
+    public DiscoveryStatus? Discovery { get; init; }
 }
+
+/// <summary>Stale: the last lookup failed (Error says how) and the addresses are the last good ones.</summary>
+public sealed record DiscoveryStatus(bool Stale, string? Error);
 
 /// <summary>The configuration in force: when it was applied, how many have been (1 at startup,
 /// +1 per applied reload), and the last rejected file's one line, cleared when a later file applies.</summary>

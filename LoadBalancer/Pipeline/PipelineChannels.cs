@@ -20,7 +20,7 @@ public sealed class PipelineChannels
 
     /// <summary>Everyone -> BackendState, one-way. Wait when full: an outcome is never dropped,
     /// or in-flight counts would drift. Sized for a burst of every in-flight request ending at once.</summary>
-    public Channel<StateEvent> Events { get; } = Channel.CreateBounded<StateEvent>(new BoundedChannelOptions(8192)
+    public Channel<StateEvent> Events { get; } = Channel.CreateBounded<StateEvent>(new BoundedChannelOptions(EventsCapacity)
     {
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
@@ -28,7 +28,7 @@ public sealed class PipelineChannels
 
     /// <summary>Handlers, HealthChecker, admin -> BackendState, each carrying its reply slot.
     /// Wait when full: back-pressure on new requests rather than dropping a question.</summary>
-    public Channel<StateRequest> Requests { get; } = Channel.CreateBounded<StateRequest>(new BoundedChannelOptions(8192)
+    public Channel<StateRequest> Requests { get; } = Channel.CreateBounded<StateRequest>(new BoundedChannelOptions(RequestsCapacity)
     {
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
@@ -52,6 +52,7 @@ public sealed class PipelineChannels
     });
 
     public const int AccessLogCapacity = 4096;
+    public const int EventsCapacity = 8192, RequestsCapacity = 8192;
 
     /// <summary>ConfigWatcher -> AccessLogWriter: a new accessLog after a reload. One slot, the newest wins.</summary>
     public Channel<AccessLogConfig> AccessLogSettings { get; } = Channel.CreateBounded<AccessLogConfig>(new BoundedChannelOptions(1)

@@ -27,7 +27,7 @@ public sealed record StateChange(BackendRoute Backend, BackendHealth State, Stat
 /// a reload, the clock. Result is it in words ("status 200", "connection refused").</summary>
 public sealed record Evidence(string Kind, DateTimeOffset At, string Result, int? Status = null, double? LatencyMs = null)
 {
-    public const string Probe = "probe", Request = "request", Operator = "operator", Config = "config", Clock = "clock";
+    public const string Probe = "probe", Request = "request", Operator = "operator", Config = "config", Clock = "clock", Dns = "dns";
 
     public static Evidence Of(ProbeResult p) => new(Probe, p.At,
         p.Error ?? $"status {p.Status}", p.Status, Math.Round(p.Latency.TotalMilliseconds, 3));
@@ -47,7 +47,7 @@ public abstract record StateReason
 
     public const string FirstProbeRule = "healthCheck: first probe", HealthyRule = "healthCheck.healthyThreshold",
         UnhealthyRule = "healthCheck.unhealthyThreshold", EjectRule = "passiveHealth.consecutiveFailures",
-        EjectEndRule = "passiveHealth.ejectFor", ReloadRule = "reload", DrainRule = "drain";
+        EjectEndRule = "passiveHealth.ejectFor", ReloadRule = "reload", DrainRule = "drain", DiscoveryRule = "discovery";
 
     /// <summary>A reload added it (a backend present at startup has no reason yet).</summary>
     public sealed record Added : StateReason
@@ -97,6 +97,20 @@ public abstract record StateReason
     {
         public override string Rule => ReloadRule;
         protected override string Detail => $"removed from the configuration; {InFlight} requests in flight";
+    }
+
+    /// <summary>DNS discovery found a new address of a discovered host.</summary>
+    public sealed record Discovered(string Address) : StateReason
+    {
+        public override string Rule => DiscoveryRule;
+        protected override string Detail => $"discovered at {Address}";
+    }
+
+    /// <summary>A discovered address is no longer in DNS; it drains the requests it still has.</summary>
+    public sealed record VanishedFromDns(string Address, int InFlight) : StateReason
+    {
+        public override string Rule => DiscoveryRule;
+        protected override string Detail => $"{Address} is no longer in DNS; {InFlight} requests in flight";
     }
 
     /// <summary>A reload brought back a backend that was still draining.</summary>

@@ -10,12 +10,12 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
 
     /// <summary>The hot path, once per request: no allocation but the request itself.
     /// aborted: the client's RequestAborted; should the pick have to queue, it leaves the queue
-    /// when the client does (answered with Refusal.Cancelled).</summary>
-    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null, CancellationToken aborted = default)
+    /// when the client does (answered with Refusal.Cancelled). key: its hash key and affinity cookie.</summary>
+    public ValueTask<Pick> PickAsync(BackendRoute[]? exclude = null, CancellationToken aborted = default, RequestKey key = default)
     {
         var reply = Reply<Pick>.Rent();
         var answer = reply.Task;
-        var request = new PickRequest(exclude, reply, aborted);
+        var request = new PickRequest(exclude, reply, aborted, key);
         return requests.TryWrite(request) ? answer : WaitForRoomAsync(request, answer);
     }
 
@@ -26,6 +26,8 @@ public sealed class StateClient(ChannelWriter<StateEvent> events, ChannelWriter<
     }
 
     public Task<ProbePlan> ProbePlanAsync() => AskAsync<ProbePlan>(reply => new ProbePlanRequest(reply));
+
+    public Task<DiscoveryPlan> DiscoveryPlanAsync() => AskAsync<DiscoveryPlan>(reply => new DiscoveryPlanRequest(reply));
 
     public Task<StatusSnapshot> StatusAsync() => AskAsync<StatusSnapshot>(reply => new StatusRequest(reply));
 

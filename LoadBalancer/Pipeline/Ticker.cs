@@ -33,7 +33,7 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
                 if (period.IsCompleted)
                 {
                     var more = await period.ConfigureAwait(false);
-                    while (periods.TryRead(out var p)) timer.Period = p; // restarts the timer: next tick p from now
+                    while (periods.TryRead(out var p)) { timer.Period = p; _periodsRead++; } // restarts the timer: next tick p from now
                     period = more ? periods.WaitToReadAsync(stoppingToken).AsTask() : Never;
                 }
                 if (tick.IsCompleted)
@@ -61,4 +61,9 @@ public sealed class Ticker(ChannelWriter<Tick> ticks, ChannelReader<TimeSpan> pe
         await using var _ = startAfter.UnsafeRegister(static s => ((TaskCompletionSource)s!).TrySetResult(), started);
         await started.Task.WaitAsync(stoppingToken).ConfigureAwait(false);
     }
+
+    long _periodsRead;
+
+    /// <summary>New intervals taken from periods since startup (this loop alone writes it; the dashboard reads it).</summary>
+    public long PeriodsRead => Volatile.Read(ref _periodsRead);
 }

@@ -76,7 +76,7 @@ public static class ReplayCommand
                     await stderr.WriteLineAsync($"error: {source}: journal version {start.V}; this balancer reads version {JournalEntry.Version}").ConfigureAwait(false);
                     return ExitUnreadable;
                 }
-                replay = new Replayer(start);
+                replay = new Replayer(start, entries.Skip(i + 1).TakeWhile(x => x is not JournalEntry.Start).OfType<JournalEntry.Secret>().Select(x => x.Value));
                 if (until is not null && (stopAt = Until(until, start.At)) is null)
                 {
                     await stderr.WriteLineAsync($"error: --until {until}: not a time (use 2026-11-25T12:00:31Z or 12:00:31)").ConfigureAwait(false);
@@ -95,6 +95,11 @@ public static class ReplayCommand
                 await stdout.WriteLineAsync(Summary(messages, replay.Picks, stopAt)).ConfigureAwait(false);
                 await stderr.WriteLineAsync($"gap at message {n}: the journal writer fell behind and {gap.Dropped} records are missing here; the replay cannot go past it").ConfigureAwait(false);
                 return ExitGap;
+            }
+            if (entry is JournalEntry.Secret)
+            {
+                messages++; // handed to the table when it draws (see the Replayer)
+                continue;
             }
             if (entry is JournalEntry.Clock c)
             {
@@ -149,7 +154,7 @@ public static class ReplayCommand
         {
             switch (entries[i])
             {
-                case null or JournalEntry.Clock or JournalEntry.Start or JournalEntry.Gap: break;
+                case null or JournalEntry.Clock or JournalEntry.Start or JournalEntry.Gap or JournalEntry.Secret: break;
                 case JournalEntry.Answered { Refusal: Refusal.Cancelled } a when lastInput >= 0:
                     if (!at.TryGetValue(lastInput, out var list)) at[lastInput] = list = [];
                     list.Add(a.Pick);

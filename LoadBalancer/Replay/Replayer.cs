@@ -18,11 +18,14 @@ public sealed class Replayer
     readonly Dictionary<long, CancellationTokenSource> _aborts = [];
     int _nextId;
 
-    public Replayer(JournalEntry.Start start)
+    /// <param name="secrets">The affinity secrets the live table drew, in order (the journal's secret records).</param>
+    public Replayer(JournalEntry.Start start, IEnumerable<string>? secrets = null)
     {
         Clock = new StateClock(TimeProvider.System);
         Clock.Set(start.At);
-        Table = new BackendTable(start.Config, Create, Clock, Changes.Add, metrics: null, random: new Random(start.Seed))
+        var drawn = new Queue<string>(secrets ?? []);
+        Table = new BackendTable(start.Config, Create, Clock, Changes.Add, metrics: null, random: new Random(start.Seed),
+            drawSecret: () => drawn.TryDequeue(out var s) ? Convert.FromBase64String(s) : Balancing.Affinity.NewSecret())
         {
             Answered = (p, pick) =>
             {
@@ -52,10 +55,10 @@ public sealed class Replayer
 
     public void Abort(long pick) => _aborts.GetValueOrDefault(pick)?.Cancel();
 
-    public void Pick(long id, int[]? exclude)
+    public void Pick(long id, int[]? exclude, RequestKey key)
     {
         Picks++;
-        var request = new PickRequest(exclude is null ? null : Array.ConvertAll(exclude, Route), Reply<Pick>.Rent(), AbortFor(id));
+        var request = new PickRequest(exclude is null ? null : Array.ConvertAll(exclude, Route), Reply<Pick>.Rent(), AbortFor(id), key);
         _pickIds[request] = id;
         if (Table.Pick(request) is { } waiter) _waiters[id] = waiter;
     }
@@ -67,7 +70,7 @@ public sealed class Replayer
 
     BackendRoute Create(BackendConfig b, PoolConfig pool)
     {
-        var route = new BackendRoute(++_nextId, b.Url, b.Key, NeverSends) { Protocol = b.Protocol, Tls = b.Tls };
+        var route = new BackendRoute(++_nextId, b.Url, b.Key, NeverSends) { Protocol = b.Protocol, Tls = b.Tls, Address = b.Address };
         _routes[route.Id] = route;
         return route;
     }
