@@ -38,7 +38,7 @@ public sealed class BackendTableDiscoveryTests
         Assert.Equal(["http://127.0.0.1:9000", "http://web.test:8080", "http://web.test:8080"], t.Entries.Select(e => e.Route.Url));
         Assert.Equal([null, "10.0.0.1:8080", "10.0.0.2:8080"], t.Entries.Select(e => e.Route.Address));
         Assert.All(t.Entries, e => Assert.Equal(BackendHealth.Unknown, e.State));
-        Assert.Equal(["discovered at 10.0.0.1:8080", "discovered at 10.0.0.2:8080"], _changes.Select(c => c.Reason));
+        Assert.Equal(["discovered at 10.0.0.1:8080 [discovery]", "discovered at 10.0.0.2:8080 [discovery]"], _changes.Select(c => c.Reason));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class BackendTableDiscoveryTests
         Assert.Equal(7, stays.Requests);
         Assert.Equal(BackendHealth.Unknown, At(t, "10.0.0.3:8080").State);
         Assert.Equal(BackendHealth.Draining, goes.State);
-        Assert.Equal("10.0.0.2:8080 is no longer in DNS; 1 requests in flight", goes.LastChange!.Reason);
+        Assert.Equal("10.0.0.2:8080 is no longer in DNS; 1 requests in flight [discovery]", goes.LastChange!.Reason);
         Assert.False(_routes.IsDisposed(goes.Route));
 
         t.Apply(new RequestOutcome(inFlight, Outcome.Response, 200));

@@ -160,6 +160,7 @@ public sealed class ExplainEventsDrainTests
             new StateReason.ProbesFailed(2, null, "connection refused"), new StateReason.Ejected(3, Outcome.ConnectRefused, TimeSpan.FromSeconds(30), false),
             new StateReason.EjectionEnded(), new StateReason.RemovedFromConfig(1), new StateReason.BackInConfig(), new StateReason.Drained(),
             new StateReason.OperatorDrain(2), new StateReason.DrainComplete(), new StateReason.OperatorUndrain(),
+            new StateReason.Discovered("10.0.0.1:80"), new StateReason.VanishedFromDns("10.0.0.1:80", 0),
         ];
         var kinds = typeof(StateReason).GetNestedTypes().Where(t => t.IsSubclassOf(typeof(StateReason))).ToHashSet();
         Assert.Equal(kinds, all.Select(r => r.GetType()).ToHashSet()); // a new rule fails here until it is listed
