@@ -49,4 +49,29 @@ public sealed class AdminAuthTests
         Assert.Null(AdminAuth.Check("s3cret", "Bearer s3cret", loopback: false));
         Assert.Null(AdminAuth.Check("s3cret", "bearer s3cret", loopback: true));
     }
+
+    [Theory]
+    [InlineData(null, null, "127.0.0.1:8081", false)]                      // curl, scripts: no browser headers
+    [InlineData("http://127.0.0.1:8081", "same-origin", "127.0.0.1:8081", false)] // the dashboard's own POST
+    [InlineData("http://localhost:8081", null, "LOCALHOST:8081", false)]
+    [InlineData("http://evil.example", "cross-site", "127.0.0.1:8081", true)]
+    [InlineData("http://evil.example", null, "127.0.0.1:8081", true)]      // an older browser: Origin only
+    [InlineData(null, "cross-site", "127.0.0.1:8081", true)]
+    [InlineData(null, "same-site", "127.0.0.1:8081", true)]               // another port of this machine
+    [InlineData("http://127.0.0.1:9999", "same-site", "127.0.0.1:8081", true)]
+    [InlineData("null", null, "127.0.0.1:8081", true)]                     // a sandboxed page or a file
+    public void FromAnotherSite_BrowserHeaders(string? origin, string? secFetchSite, string host, bool refused) =>
+        Assert.Equal(refused, AdminAuth.FromAnotherSite(origin, secFetchSite, host));
+
+    [Theory]
+    [InlineData("127.0.0.1:8081", true)]
+    [InlineData("[::1]:8081", true)]
+    [InlineData("[::1]", true)]
+    [InlineData("localhost:8081", true)]
+    [InlineData("localhost", true)]
+    [InlineData("", true)]
+    [InlineData("evil.example:8081", false)] // a name rebound to 127.0.0.1 (DNS rebinding)
+    [InlineData("localhost.evil.example", false)]
+    [InlineData("lb-admin.internal:8081", false)]
+    public void LocalHost_HostHeader(string host, bool local) => Assert.Equal(local, AdminAuth.LocalHost(host));
 }

@@ -197,6 +197,29 @@ public sealed class ExplainEventsDrainTests
         Assert.NotEqual("draining", (await lb.RequiredStatusAsync(a)).GetProperty("state").GetString());
     }
 
+    // A web page on another site (CSRF), or one whose name was rebound to 127.0.0.1 (DNS
+    // rebinding), reaches the loopback listener through the user's browser: refused, nothing drained.
+    [Theory]
+    [InlineData("Origin", "http://evil.example")]
+    [InlineData("Sec-Fetch-Site", "cross-site")]
+    [InlineData("Host", "evil.example")]
+    public async Task Drain_FromABrowserPageOfAnotherSite_403AndNothingChanges(string header, string value)
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var lb = await Balancer.StartAsync(Balancer.Config(a));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/backends/drain") { Content = new StringContent($"{{\"url\": \"{a.Url}\"}}") };
+        if (header == "Host") request.Headers.Host = value + ":" + lb.App.AdminUri().Port;
+        else request.Headers.Add(header, value);
+
+        using var response = await lb.Admin.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.NotEqual("draining", (await lb.RequiredStatusAsync(a)).GetProperty("state").GetString());
+        Assert.Empty(await Events(lb, e => e.To is "draining"));
+        using var same = await Post(lb, "/backends/drain", a.Url); // the same POST from curl: taken
+        Assert.Equal(HttpStatusCode.OK, same.StatusCode);
+    }
+
     static Task<HttpResponseMessage> Post(Balancer lb, string path, string url, string? token = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(new { url }) };

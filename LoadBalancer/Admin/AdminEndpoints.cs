@@ -77,7 +77,15 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
             return;
         }
         var peer = context.Connection.RemoteIpAddress;
-        var loopback = AdminAuth.IsLoopback(peer);
+        var host = request.Headers.Host.ToString();
+        if (AdminAuth.FromAnotherSite(request.Headers.Origin.ToString(), request.Headers["Sec-Fetch-Site"].ToString(), host))
+        {
+            Log.AdminRefused(log, request.Method, request.Path.Value!, peer?.ToString() ?? "?", "sent by a web page of another site");
+            await PlainAsync(context, StatusCodes.Status403Forbidden, "forbidden: admin POSTs are not taken from another site's web page\n").ConfigureAwait(false);
+            return;
+        }
+        // Loopback counts only under this machine's own name (see AdminAuth: DNS rebinding).
+        var loopback = AdminAuth.IsLoopback(peer) && AdminAuth.LocalHost(host);
         string? url = null;
         var (body, problem) = await ReadBodyAsync(request).ConfigureAwait(false);
         if (problem is null)
@@ -105,8 +113,8 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
                 await PlainAsync(context, StatusCodes.Status401Unauthorized, "unauthorized: send Authorization: Bearer <adminToken>\n").ConfigureAwait(false);
                 return;
             case DrainAnswer.Forbidden:
-                Log.AdminRefused(log, request.Method, request.Path.Value!, peer?.ToString() ?? "?", "not a loopback peer and no adminToken is set");
-                await PlainAsync(context, StatusCodes.Status403Forbidden, "forbidden: admin POSTs come from loopback only, unless adminToken is set and sent\n").ConfigureAwait(false);
+                Log.AdminRefused(log, request.Method, request.Path.Value!, peer?.ToString() ?? "?", "not a loopback peer (or not addressed by IP or as localhost) and no adminToken is set");
+                await PlainAsync(context, StatusCodes.Status403Forbidden, "forbidden: admin POSTs come from loopback only (addressed by IP or as localhost), unless adminToken is set and sent\n").ConfigureAwait(false);
                 return;
         }
         if (problem is not null)
