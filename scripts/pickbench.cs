@@ -59,7 +59,7 @@ foreach (var askers in new[] { 1, 8, 64 })
     var hashClient = new StateClient(hashChannels);
     var nextKey = 0;
     await RunAsync("consistent-hash", askers,
-        () => hashClient.PickAsync(null, new RequestKey(keys[(uint)Interlocked.Increment(ref nextKey) % (uint)keys.Length], null)),
+        () => hashClient.PickAsync(null, default, new RequestKey(keys[(uint)Interlocked.Increment(ref nextKey) % (uint)keys.Length], null)),
         pick => hashClient.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200)));
     await hashState.StopAsync(CancellationToken.None);
 

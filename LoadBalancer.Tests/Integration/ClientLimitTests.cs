@@ -10,12 +10,10 @@ public sealed class ClientLimitTests
     [Fact]
     public async Task ThirdConnectionOverALimitOfTwo_WaitsThenServedWhenOneCloses()
     {
-        await using var a = await TestBackend.StartAsync("a");
-        var config = Balancer.Config(a);
-        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["maxClientConnections"] = 2 };
-        await using var lb = await Balancer.StartAsync(config);
+        await using var t = await LimitedAsync("maxClientConnections", 2);
+        var (a, config, lb) = (t.Backend, t.Config, t.Lb);
         var client = lb.App.ClientUri();
-        var request = $"GET / HTTP/1.1\r\nHost: {client.Authority}\r\n";
+        var request = t.Request;
 
         await using var first = await RawConnection.OpenAsync(client);
         await using var second = await RawConnection.OpenAsync(client);
@@ -39,10 +37,8 @@ public sealed class ClientLimitTests
     [Fact]
     public async Task ManyShortConnectionsOverALimitOfTwo_AllServed()
     {
-        await using var a = await TestBackend.StartAsync("a");
-        var config = Balancer.Config(a);
-        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["maxClientConnections"] = 2 };
-        await using var lb = await Balancer.StartAsync(config);
+        await using var t = await LimitedAsync("maxClientConnections", 2);
+        var (a, config, lb) = (t.Backend, t.Config, t.Lb);
         var client = lb.App.ClientUri();
 
         // 20 clients at once, each one request with Connection: close: slots come back as each ends.
@@ -57,12 +53,10 @@ public sealed class ClientLimitTests
     [Fact]
     public async Task Reload_LimitRaisedFromOneToTwo_WaitingSecondConnectionServedWhileFirstStaysOpen()
     {
-        await using var a = await TestBackend.StartAsync("a");
-        var config = Balancer.Config(a);
-        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["maxClientConnections"] = 1 };
-        await using var lb = await Balancer.StartAsync(config);
+        await using var t = await LimitedAsync("maxClientConnections", 1);
+        var (a, config, lb) = (t.Backend, t.Config, t.Lb);
         var client = lb.App.ClientUri();
-        var request = $"GET / HTTP/1.1\r\nHost: {client.Authority}\r\n";
+        var request = t.Request;
 
         await using var first = await RawConnection.OpenAsync(client);
         Assert.Equal(200, (await first.SendAsync(request)).Status);
@@ -83,12 +77,10 @@ public sealed class ClientLimitTests
     [Fact]
     public async Task Reload_LimitCutFromTwoToOne_OpenConnectionsKeptNewOneWaitsUntilBothClose()
     {
-        await using var a = await TestBackend.StartAsync("a");
-        var config = Balancer.Config(a);
-        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["maxClientConnections"] = 2 };
-        await using var lb = await Balancer.StartAsync(config);
+        await using var t = await LimitedAsync("maxClientConnections", 2);
+        var (a, config, lb) = (t.Backend, t.Config, t.Lb);
         var client = lb.App.ClientUri();
-        var request = $"GET / HTTP/1.1\r\nHost: {client.Authority}\r\n";
+        var request = t.Request;
         await using var first = await RawConnection.OpenAsync(client);
         await using var second = await RawConnection.OpenAsync(client);
         Assert.Equal(200, (await first.SendAsync(request)).Status);
@@ -115,10 +107,8 @@ public sealed class ClientLimitTests
     [Fact]
     public async Task Reload_RequestHeadersTimeoutCutTo1s_NewSlowLorisConnectionDisconnected()
     {
-        await using var a = await TestBackend.StartAsync("a");
-        var config = Balancer.Config(a);
-        config["limits"] = new System.Text.Json.Nodes.JsonObject { ["requestHeadersTimeout"] = "60s" };
-        await using var lb = await Balancer.StartAsync(config);
+        await using var t = await LimitedAsync("requestHeadersTimeout", "60s");
+        var (a, config, lb) = (t.Backend, t.Config, t.Lb);
         config["limits"]!["requestHeadersTimeout"] = "1s";
         await lb.WriteConfigAsync(config);
         await lb.Logs.WaitForAsync("Configuration reloaded", TimeSpan.FromSeconds(5));
@@ -132,5 +122,25 @@ public sealed class ClientLimitTests
         Assert.True(exchange.Closed && clock.Elapsed < TimeSpan.FromSeconds(5),
             $"after a reload to requestHeadersTimeout 1s, a connection with unfinished headers was not closed in 5 s: {exchange}");
         Assert.Equal(0, a.Requests);
+    }
+
+    // One backend and a balancer with one limits.* key set; disposed together.
+    sealed record Limited(TestBackend Backend, System.Text.Json.Nodes.JsonObject Config, Balancer Lb) : IAsyncDisposable
+    {
+        public string Request => $"GET / HTTP/1.1\r\nHost: {Lb.App.ClientUri().Authority}\r\n";
+
+        public async ValueTask DisposeAsync()
+        {
+            await Lb.DisposeAsync();
+            await Backend.DisposeAsync();
+        }
+    }
+
+    static async Task<Limited> LimitedAsync(string key, System.Text.Json.Nodes.JsonNode value)
+    {
+        var a = await TestBackend.StartAsync("a");
+        var config = Balancer.Config(a);
+        config["limits"] = new System.Text.Json.Nodes.JsonObject { [key] = value };
+        return new Limited(a, config, await Balancer.StartAsync(config));
     }
 }
