@@ -210,6 +210,7 @@ public static class Program
         var journal = config.Journal.On ? new Journal(channels.Journal.Writer, clock) : null;
         if (journal is not null)
         {
+            builder.Services.AddSingleton(journal); // for the dashboard's drop count
             builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>()));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
         }

@@ -73,8 +73,8 @@ public sealed class DashboardBrowserTests(Chromium chromium, ITestOutputHelper o
                 await Expect(Row(page, b).Locator("td[data-label=\"in flight\"]")).ToHaveTextAsync("0 / 4");
             }
             await Expect(page.Locator("#queue")).ToHaveTextAsync("0 waiting");
-            // The pipeline: the six channels, each with its rate and fill, and the state task's box.
-            foreach (var channel in new[] { "periods", "ticks", "events", "requests", "accesslog", "accesslogsettings" })
+            // The pipeline: the seven channels, each with its rate and fill, and the state task's box.
+            foreach (var channel in new[] { "periods", "ticks", "events", "requests", "accesslog", "accesslogsettings", "journal" })
                 await Expect(page.Locator($"#channel-rows tr[data-channel=\"{channel}\"]")).ToHaveCountAsync(1);
             await Expect(page.Locator("#channel-rows tr[data-channel=\"ticks\"] td").Nth(3)).ToContainTextAsync("/ 1");
             await Expect(page.Locator("#diagram [data-stage=\"BackendState\"]")).ToContainTextAsync("busy");
@@ -118,7 +118,7 @@ public sealed class DashboardBrowserTests(Chromium chromium, ITestOutputHelper o
             var page = watched.Page;
             await Expect(page.Locator("tr[data-backend]")).ToHaveCountAsync(3);
             await Expect(Row(page, backends[2]).Locator(".state")).ToHaveTextAsync("healthy");
-            await Expect(page.Locator("#channel-rows tr")).ToHaveCountAsync(6);
+            await Expect(page.Locator("#channel-rows tr")).ToHaveCountAsync(7);
 
             var scrollWidth = await page.EvaluateAsync<int>("() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)");
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Shots, "dashboard-phone.png"), FullPage = true });

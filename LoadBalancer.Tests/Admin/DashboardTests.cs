@@ -95,7 +95,7 @@ public sealed partial class DashboardTests
                 Assert.Matches($"<tr data-backend=\"{Regex.Escape(url)}\">.*?>{state}</span>", html);
             }
             Assert.Equal(3, Regex.Count(html, "<tr data-backend="));
-            foreach (var channel in new[] { "periods", "ticks", "events", "requests", "accesslog", "accesslogsettings" })
+            foreach (var channel in new[] { "periods", "ticks", "events", "requests", "accesslog", "accesslogsettings", "journal" })
                 Assert.Contains($"<tr data-channel=\"{channel}\">", html);
         }
         finally
@@ -126,6 +126,28 @@ public sealed partial class DashboardTests
     }
 
     [Fact]
+    public async Task Data_JournalOn_ItsChannelShowsTheRecordsTheWriterTook()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        var config = Balancer.Config(a);
+        config["journal"] = new System.Text.Json.Nodes.JsonObject { ["path"] = "journal.jsonl" };
+        await using var lb = await Balancer.StartAsync(config);
+        for (var i = 0; i < 5; i++) await lb.Client.GetStringAsync("/");
+
+        // The writer takes each record a moment after the state task wrote it: look until it has.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        JsonElement journal;
+        do journal = Channel(await DataAsync(lb), "journal");
+        while (journal.GetProperty("read").GetInt64() < 10 && DateTime.UtcNow < deadline); // 5 picks + 5 outcomes at least
+
+        Assert.True(journal.GetProperty("enabled").GetBoolean());
+        Assert.Equal("BackendState", journal.GetProperty("from").GetString());
+        Assert.Equal("JournalWriter", journal.GetProperty("to").GetString());
+        Assert.True(journal.GetProperty("read").GetInt64() >= 10, $"the journal channel shows {journal}");
+        Assert.Equal(0, journal.GetProperty("dropped").GetInt64());
+    }
+
+    [Fact]
     public async Task Data_AfterRequests_ShowsStatusEveryChannelAndTheStateTask()
     {
         var (lb, backends) = await StartAsync();
@@ -141,7 +163,7 @@ public sealed partial class DashboardTests
             Assert.Equal("round-robin", data.GetProperty("status").GetProperty("balancing").GetString());
 
             var names = data.GetProperty("pipeline").GetProperty("channels").EnumerateArray().Select(c => c.GetProperty("name").GetString()).Order();
-            Assert.Equal(["accesslog", "accesslogsettings", "events", "periods", "requests", "ticks"], names);
+            Assert.Equal(["accesslog", "accesslogsettings", "events", "journal", "periods", "requests", "ticks"], names);
             Assert.True(Read(Channel(data, "requests"), "PickRequest") >= 20);
             Assert.True(Read(Channel(data, "events"), "RequestOutcome") >= 20);
             Assert.True(Read(Channel(data, "requests"), "StatusRequest") >= 1); // this very answer
@@ -149,6 +171,7 @@ public sealed partial class DashboardTests
             Assert.Equal(1, Channel(data, "ticks").GetProperty("capacity").GetInt32());
             Assert.True(Channel(data, "ticks").GetProperty("read").GetInt64() >= 1); // the startup tick
             Assert.False(Channel(data, "accesslog").GetProperty("enabled").GetBoolean());
+            Assert.False(Channel(data, "journal").GetProperty("enabled").GetBoolean());
             var stateTask = data.GetProperty("pipeline").GetProperty("stateTask");
             Assert.True(stateTask.GetProperty("turns").GetInt64() >= 1);
             Assert.True(stateTask.GetProperty("busySeconds").GetDouble() > 0);

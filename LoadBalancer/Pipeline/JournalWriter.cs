@@ -50,6 +50,7 @@ public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalCo
             {
                 while (entries.TryRead(out var e))
                 {
+                    _recordsRead++;
                     json.Reset(_buffer);
                     JsonSerializer.Serialize(json, e, JournalJson.Default.JournalEntry);
                     json.Flush();
@@ -130,4 +131,9 @@ public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalCo
             _file = null;
         }
     }
+
+    long _recordsRead; // written by the writer loop only; read by the dashboard (PipelineView)
+
+    /// <summary>Records taken from the journal channel since startup.</summary>
+    public long RecordsRead => Volatile.Read(ref _recordsRead);
 }

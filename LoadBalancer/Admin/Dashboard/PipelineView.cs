@@ -12,7 +12,7 @@ namespace LoadBalancer.Admin.Dashboard;
 // that reads the channel; a channel's Count is the channel's own. No backend state, no message
 // sent, nothing done per request: the page turns totals into rates by polling twice.
 public sealed class PipelineView(PipelineChannels channels, BackendState state, HealthChecker checker, Ticker ticker,
-    AccessLogWriter accessLogWriter, AccessLog accessLog)
+    AccessLogWriter accessLogWriter, AccessLog accessLog, JournalWriter? journalWriter = null, Journal? journal = null)
 {
     /// <summary>One channel now. From is null where many write (events, requests: see Messages).</summary>
     public sealed record ChannelView(string Name, string? From, string To, int Capacity, int Count, long Read,
@@ -27,6 +27,8 @@ public sealed class PipelineView(PipelineChannels channels, BackendState state, 
         View("accesslog", channels.AccessLog.Reader, PipelineChannels.AccessLogCapacity, "ProxyEndpoint", "AccessLogWriter",
             accessLogWriter.RecordsRead) with { Enabled = accessLog.On, Dropped = accessLog.Dropped },
         View("accesslogsettings", channels.AccessLogSettings.Reader, 1, "ConfigWatcher", "AccessLogWriter", accessLogWriter.SettingsRead),
+        View("journal", channels.Journal.Reader, PipelineChannels.JournalCapacity, "BackendState", "JournalWriter",
+            journalWriter?.RecordsRead ?? 0) with { Enabled = journalWriter is not null, Dropped = journal?.Dropped ?? 0 },
     ];
 
     static ChannelView View<T>(string name, ChannelReader<T> reader, int capacity, string? from, string to, long read) =>

@@ -367,7 +367,8 @@
     ProxyEndpoint: [50, 330, 230, 64, 'one handler per request'],
     BackendPools: [385, 455, 230, 64, 'a connection pool per backend'],
     AccessLogWriter: [50, 470, 230, 64, 'json or combined lines'],
-    DnsResolver: [720, 470, 250, 64, 'resolves discover: "dns" hosts'],
+    JournalWriter: [720, 470, 200, 64, 'journal.path, for replay'],
+    DnsResolver: [720, 570, 250, 64, 'resolves discover: "dns" hosts'],
   };
 
   // channel, message type (for events and requests), path, label position and anchor, lines.
@@ -381,9 +382,10 @@
     { id: 'picks', channel: 'requests', type: 'PickRequest', d: 'M280,355 L720,300', at: [500, 310], anchor: 'middle' },
     { id: 'outcomes', channel: 'events', type: 'RequestOutcome', d: null, at: [500, 360], anchor: 'middle' },
     { id: 'cancels', channel: 'events', type: 'PickCancelled', d: null, at: [500, 378], anchor: 'middle', optional: true },
-    { id: 'connections', channel: 'events', type: 'ConnectionsChanged', d: 'M615,470 L790,335', at: [712, 440], anchor: 'start' },
-    { id: 'membership', channel: 'events', type: 'MembershipChanged', d: 'M930,470 V335', at: [920, 404], anchor: 'end' },
-    { id: 'discovery-plans', channel: 'requests', type: 'DiscoveryPlanRequest', d: null, at: [920, 422], anchor: 'end' },
+    { id: 'connections', channel: 'events', type: 'ConnectionsChanged', d: 'M615,470 L790,335', at: [700, 440], anchor: 'end' },
+    { id: 'journal', channel: 'journal', d: 'M800,335 V470', at: [812, 400], anchor: 'start', fill: true, twoLines: true },
+    { id: 'membership', channel: 'events', type: 'MembershipChanged', d: 'M950,570 V335', at: [710, 592], anchor: 'end' },
+    { id: 'discovery-plans', channel: 'requests', type: 'DiscoveryPlanRequest', d: null, at: [710, 610], anchor: 'end' },
     { id: 'forward', channel: null, d: 'M280,380 L385,480', at: [300, 452], anchor: 'start', text: 'HTTP' },
     { id: 'accesslog', channel: 'accesslog', d: 'M120,394 V470', at: [130, 424], anchor: 'start', fill: true, twoLines: true },
     { id: 'accesslogsettings', channel: 'accesslogsettings', d: 'M50,52 H25 V502 H50', at: [18, 280], anchor: 'middle', fill: true, rotate: true },
@@ -455,6 +457,9 @@
     }
     drawn.boxes.DnsResolver.g.classList.toggle('off', !discovering);
     for (const id of ['membership', 'discovery-plans']) drawn.edges[id].g.classList.toggle('off', !discovering);
+    const journal = byName.get('journal');
+    drawn.boxes.JournalWriter.g.classList.toggle('off', journal?.enabled !== true);
+    if (journal?.enabled === false) drawn.edges.journal.text.lastChild?.append(' (off)');
     const log = byName.get('accesslog');
     drawn.boxes.AccessLogWriter.g.classList.toggle('off', log?.enabled === false);
     if (log?.enabled === false) drawn.edges.accesslog.text.lastChild?.append(' (off)');
