@@ -123,6 +123,14 @@ public static class Program
         options ??= new Options();
         var time = options.Time;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // lb.json is the only configuration. ASP.NET Core's own sources (appsettings.json in the
+        // working directory, watched for changes; ASPNETCORE_URLS and other variables) could add
+        // Kestrel endpoints lb.json never named, outside the connection gate, or change logging
+        // behind the operator's back. Cleared before anything reads them (Kestrel reads its
+        // section when it starts); this also drops the file watcher each app would hold.
+        // (ASPNETCORE_URLS is read into the host's settings before this: Kestrel then warns that it
+        // binds lb.json's addresses instead, which is what happens.)
+        builder.Configuration.Sources.Clear();
 
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });

@@ -70,4 +70,41 @@ public sealed class ListenErrorTests
             dir.Delete(recursive: true);
         }
     }
+
+    // lb.json is the only configuration. ASP.NET Core's own sources (an appsettings.json in the
+    // working directory, ASPNETCORE_* variables) could otherwise add Kestrel endpoints that
+    // lb.json never named: a listener the operator did not configure, outside the connection gate.
+    [Fact]
+    public async Task Start_AppSettingsAndAspNetCoreVariablesNameOtherEndpoints_ListensOnlyWhereLbJsonSays()
+    {
+        await using var backend = await TestBackend.StartAsync("a");
+        var dir = Directory.CreateTempSubdirectory("lb-appsettings-");
+        try
+        {
+            var (fromFile, fromUrls, fromVariable) = (LbProcess.FreePort(), LbProcess.FreePort(), LbProcess.FreePort());
+            await File.WriteAllTextAsync(Path.Combine(dir.FullName, "appsettings.json"),
+                $$"""{ "Kestrel": { "Endpoints": { "Extra": { "Url": "http://127.0.0.1:{{fromFile}}" } } } }""");
+            await File.WriteAllTextAsync(Path.Combine(dir.FullName, "lb.json"), Balancer.Config(backend).ToJsonString());
+            var environment = new Dictionary<string, string>
+            {
+                ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{fromUrls}",
+                ["ASPNETCORE_Kestrel__Endpoints__Env__Url"] = $"http://127.0.0.1:{fromVariable}",
+            };
+
+            await using var lb = LbProcess.StartIn(dir.FullName, environment, "--config", "lb.json");
+            await lb.WaitForOutputAsync("listening on");
+
+            foreach (var port in new[] { fromFile, fromUrls, fromVariable })
+            {
+                using var probe = new TcpClient();
+                var refused = await Assert.ThrowsAsync<SocketException>(() => probe.ConnectAsync(IPAddress.Loopback, port));
+                Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+            }
+            // ASPNETCORE_URLS only gets Kestrel's own warning that it binds lb.json's addresses instead.
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }

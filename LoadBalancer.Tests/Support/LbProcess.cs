@@ -42,6 +42,10 @@ public sealed class LbProcess : IAsyncDisposable
     public static LbProcess StartIn(string workingDirectory, params string[] args) =>
         Start(new Dictionary<string, string>(), workingDirectory, args);
 
+    /// <summary>Starts it in this directory with these environment variables added.</summary>
+    public static LbProcess StartIn(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(environment, workingDirectory, args);
+
     static LbProcess Start(IReadOnlyDictionary<string, string> environment, string? workingDirectory, string[] args)
     {
         // Run under the same dotnet host as the tests (the testhost is started as "dotnet exec").
