@@ -84,6 +84,30 @@ public sealed class BackendProtocolTests : IAsyncDisposable
         Assert.StartsWith($"{seen} sni=api.internal host={lb.App.ClientUri().Authority}", answer);
     }
 
+    // SocketsHttpHandler keys an https pool by the request's Host header (its TLS name): a client
+    // cycling Host values would get a pool, a maxConnectionsPerBackend budget and a handshake per
+    // value. The balancer does the TLS itself, so the pool is the backend's alone.
+    [Fact]
+    public async Task HttpsBackend_ClientCyclesHostHeaders_OneBackendConnectionServesThemAll()
+    {
+        var a = await BackendAsync("a", _ca);
+        var config = Balancer.Config(a);
+        Entry(config, 0)["tls"] = new JsonObject { ["ca"] = "ca.pem" };
+        config["healthCheck"]!["interval"] = "1h";
+        var lb = await BalancerAsync(config, _ca.Pem);
+        await lb.WaitForStatusAsync(a, s => s.State() == "healthy"); // the probe has its own connection
+        var before = a.Connections;
+
+        for (var i = 0; i < 20; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/") { Headers = { Host = $"tenant{i}.example" } };
+            using var response = await lb.Client.SendAsync(request);
+            Assert.EndsWith($"host=tenant{i}.example", await response.Content.ReadAsStringAsync()); // Host still passes through
+        }
+
+        Assert.Equal(1, a.Connections - before); // one after another: one pooled connection, reused
+    }
+
     [Fact]
     public async Task HttpsBackend_NoServerName_UrlHostChecked()
     {

@@ -48,6 +48,7 @@ public sealed class BackendPools(StateClient state)
             new HttpMessageInvoker(handler, disposeHandler: true))
         {
             Protocol = backend.Protocol,
+            Destination = tls is not null && backend.Protocol == BackendProtocol.Http1 ? "http" + backend.Key["https".Length..] : backend.Key,
             Tls = backend.Tls,
             Address = backend.Address,
             ProbeClient = tls is null && address is null ? null : ProbeClient(tls, address),

@@ -128,7 +128,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
         else body.StartsWhenComplete(deadline);
         try
         {
-            var error = await forwarder.SendAsync(context, backend.Key, backend.Client,
+            var error = await forwarder.SendAsync(context, backend.Destination, backend.Client,
                 settings.For(backend.Protocol, upgrade), ForwardedHeaders.Instance, deadline.Token).ConfigureAwait(false);
             var exception = error == ForwarderError.None ? null : context.Features.Get<IForwarderErrorFeature>()?.Exception;
             var facts = new FailureClassifier.Facts(context.RequestAborted.IsCancellationRequested, deadline.Passed, body is { Complete: false });

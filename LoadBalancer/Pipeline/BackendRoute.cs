@@ -17,6 +17,14 @@ public sealed class BackendRoute(int id, string url, string key, HttpMessageInvo
     /// <summary>Normalised URL, without trailing slash: YARP's destination prefix.</summary>
     public string Key { get; } = key;
 
+    /// <summary>YARP's destination prefix: Key, but http:// for an https backend spoken to in
+    /// HTTP/1.1, whose TLS the pool's ConnectCallback does itself (BackendTls). SocketsHttpHandler
+    /// would key an https pool by each request's Host header, a pool per Host value a client sends;
+    /// as http it keeps one pool, and the bytes still go over our TLS. (HTTP/2 sends the scheme, so
+    /// an h2 backend keeps https.)</summary>
+    public string Destination { get => _destination ?? Key; init => _destination = value; }
+    string? _destination;
+
     /// <summary>This backend's connection pool (one SocketsHttpHandler).</summary>
     public HttpMessageInvoker Client { get; } = client;
 
