@@ -14,7 +14,8 @@ namespace LoadBalancer.Pipeline;
 // A backend is one BackendEntry for its whole life; its BackendRoute (the pool requests go
 // through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
-// Split by rule: this file holds picks, health and configuration; BackendTable.Routes.cs the
+// Split by rule: this file holds picks and health; BackendTable.Config.cs a reload (Reconcile);
+// BackendTable.Routes.cs the
 // pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics;
 // BackendTable.Admission.cs the admission rules (limits, the queue, the retry budget, slow start,
 // maxEjectionPercent), whose plain parts live in Admission.cs, RetryBudget.cs and SlowStart.cs;
@@ -257,98 +258,6 @@ public sealed partial class BackendTable
         e.OpenConnections += delta;
         if (_retired.TryGetValue(routeId, out var old)) old.OpenConnections += delta;
         _gaugesChanged = true;
-    }
-
-    // ---- configuration --------------------------------------------------------------------
-
-    /// <summary>Applies a new configuration: backends that stay keep their state and counters,
-    /// new ones start unknown, removed ones drain and are disposed when their last request ends.
-    /// Changed pool settings give every backend in the new configuration a new route (ReplaceRoute).
-    /// Returns what changed, in words (ConfigDiff), for the reload's log line.</summary>
-    public string Reconcile(LbConfig config)
-    {
-        var changes = ConfigDiff.Describe(_config, config);
-        _gaugesChanged = true;
-        if (config.Balancing != _config.Balancing || config.HashBalanceFactor != _config.HashBalanceFactor)
-            _policy = BalancingPolicies.Create(config.Balancing, _random, config.HashBalanceFactor);
-        if (config.Admission.QueueTimeout < _config.Admission.QueueTimeout) _queue.Shorten(config.Admission.QueueTimeout);
-        var affinityChanged = config.Affinity?.Secret != _config.Affinity?.Secret || config.Affinity is null != _config.Affinity is null;
-        _config = config;
-        if (Settings(config) is var settings && settings != Forwarding) Forwarding = settings;
-
-        if (affinityChanged || !_started) SetAffinityTokens();
-        ForgetDiscovered(config);
-        SetBackends(Expand(config.Backends), [new Evidence(Evidence.Config, _time.GetUtcNow(), $"configuration {ConfigStatus.Generation + 1} applied")]);
-        ConfigStatus = new ConfigStatus(_time.GetUtcNow(), ConfigStatus.Generation + 1, LastError: null);
-        if (_started) _metrics?.ConfigReload(applied: true);
-        Dispatch(); // a raised limit, an added backend: waiters may go now
-        return changes;
-    }
-
-    // Makes the backends exactly these (a reload, or discovery's new addresses), by identity:
-    // those that stay keep their state and counters, new ones start unknown, the others drain.
-    void SetBackends(List<BackendConfig> backends, Evidence[] why)
-    {
-        var config = _config;
-        var wanted = backends.Select(b => b.Identity).ToHashSet();
-        var configured = config.Backends.Select(b => b.Key).ToHashSet();
-        foreach (var e in _entries.ToArray())
-        {
-            if (wanted.Contains(e.Route.Identity) || e.Draining) continue;
-            Change(e, () => e.Draining = true, configured.Contains(e.Route.Key) && e.Route.Address is { } gone
-                ? new StateReason.VanishedFromDns(gone, e.InFlight)
-                : new StateReason.RemovedFromConfig(e.InFlight), why);
-            if (e.InFlight == 0) Remove(e);
-        }
-
-        var ordered = new List<BackendEntry>(backends.Count);
-        foreach (var b in backends)
-        {
-            var e = _entries.Find(x => x.Route.Identity == b.Identity);
-            if (e is null)
-            {
-                e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
-                _byId.Add(e.Route.Id, e);
-                e.AffinityToken = Token(e);
-                if (_started)
-                {
-                    Report(e, new StateChange(e.Route, e.State, b.Address is { } address ? new StateReason.Discovered(address) : new StateReason.Added()), e.State, why);
-                    StartWarming(e);
-                }
-            }
-            else if (e.Draining)
-            {
-                Change(e, () => e.Draining = false, new StateReason.BackInConfig(), why);
-            }
-            if (e.Pool != config.Pool || e.Route.Protocol != b.Protocol || e.Route.Tls != b.Tls) ReplaceRoute(e, b, config.Pool);
-            if (e.Weight != b.Weight) e.Weight = b.Weight;
-            e.MaxInFlight = b.MaxInFlight ?? config.Admission.MaxInFlightPerBackend;
-            ordered.Add(e);
-        }
-        ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
-        _entries.Clear();
-        _entries.AddRange(ordered);
-        _gaugesChanged = true;
-    }
-
-    /// <summary>A changed lb.json was rejected: the running configuration stays, /status says why
-    /// until a later file applies (what nginx -t and HAProxy users expect: the current problem).</summary>
-    public void Reject(string problem)
-    {
-        ConfigStatus = ConfigStatus with { LastError = problem };
-        _metrics?.ConfigReload(applied: false);
-    }
-
-    // Only at InFlight 0, so no retired route of e is left: each was disposed when its own last
-    // request ended (e.InFlight counts theirs too).
-    void Remove(BackendEntry e)
-    {
-        _entries.Remove(e);
-        _byId.Remove(e.Route.Id);
-        _gaugesChanged = true; // its series leave /metrics with the next snapshot
-        e.Route.Dispose();
-        Report(e, new StateChange(e.Route, BackendHealth.Draining, new StateReason.Drained(), Removed: true), BackendHealth.Draining,
-            [new Evidence(Evidence.Request, _time.GetUtcNow(), "no request left in flight")]);
     }
 
     // Runs a mutation and reports the change if the visible state moved.
