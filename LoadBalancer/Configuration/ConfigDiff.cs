@@ -58,7 +58,7 @@ public static class ConfigDiff
         Value("retryBudget.minPerSecond", adA.RetryBudgetMinPerSecond, adB.RetryBudgetMinPerSecond);
         Value("slowStart", Off(adA.SlowStart), Off(adB.SlowStart));
         Value("accessLog.path", before.AccessLog.Path ?? "off", after.AccessLog.Path ?? "off");
-        Value("accessLog.format", Format(before.AccessLog.Format), Format(after.AccessLog.Format));
+        Value("accessLog.format", AccessLogConfig.Name(before.AccessLog.Format), AccessLogConfig.Name(after.AccessLog.Format));
         if (before.AdminToken != after.AdminToken) changes.Add("adminToken changed"); // never its value
         Value("journal.path", before.Journal.Path ?? "off", after.Journal.Path ?? "off");
         Value("journal.maxSizeMB", before.Journal.MaxBytes >> 20, after.Journal.MaxBytes >> 20);
@@ -90,7 +90,6 @@ public static class ConfigDiff
     static string Off(TimeSpan t) => t == TimeSpan.Zero ? "off" : Durations.Format(t);
     static string Age(TimeSpan? t) => t is { } d ? Durations.Format(d) : "none";
     static string Servers(DiscoveryConfig d) => d.Nameservers.Length == 0 ? "system" : d.Nameservers;
-    static string Format(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
     static string Name(BackendProtocol p) => p.ToString().ToLowerInvariant();
 
     // Backends are the same backend when their Keys match (normalised URLs), as in Reconcile.

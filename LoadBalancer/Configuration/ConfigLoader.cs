@@ -368,19 +368,7 @@ public static class ConfigLoader
             var text = String(section, "path", "journal.path");
             if (text is null) return JournalConfig.Off with { MaxBytes = max };
             if (text.Length == 0) throw Error("journal.path", "is empty: remove the key or name a file");
-            string full;
-            try
-            {
-                full = Resolve(text);
-            }
-            catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
-            {
-                throw Error("journal.path", $"\"{text}\" is not a file path");
-            }
-            if (Directory.Exists(full)) throw Error("journal.path", $"\"{text}\" is a folder, not a file");
-            var folder = Path.GetDirectoryName(full);
-            if (folder is null || !Directory.Exists(folder)) throw Error("journal.path", $"\"{text}\": the folder {folder} does not exist");
-            return new JournalConfig(full, max);
+            return new JournalConfig(FilePath(text, "journal.path"), max);
         }
 
         // accessLog.path: "-" is stdout; a file path is relative to lb.json's folder, which must
@@ -405,6 +393,12 @@ public static class ConfigLoader
             text = text.Trim();
             if (text.Length == 0) throw Error("accessLog.path", "is empty: use \"-\" for stdout or a file path");
             if (text == AccessLogConfig.StdoutPath) return new AccessLogConfig(text, format);
+            return new AccessLogConfig(FilePath(text, "accessLog.path"), format);
+        }
+
+        // A file to write, relative to lb.json's folder: the folder must exist, the file need not.
+        string FilePath(string text, string key)
+        {
             string full;
             try
             {
@@ -412,12 +406,12 @@ public static class ConfigLoader
             }
             catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
             {
-                throw Error("accessLog.path", $"\"{text}\" is not a file path");
+                throw Error(key, $"\"{text}\" is not a file path");
             }
-            if (Directory.Exists(full)) throw Error("accessLog.path", $"\"{text}\" is a folder, not a file");
+            if (Directory.Exists(full)) throw Error(key, $"\"{text}\" is a folder, not a file");
             var folder = Path.GetDirectoryName(full);
-            if (folder is null || !Directory.Exists(folder)) throw Error("accessLog.path", $"\"{text}\": the folder {folder} does not exist");
-            return new AccessLogConfig(full, format);
+            if (folder is null || !Directory.Exists(folder)) throw Error(key, $"\"{text}\": the folder {folder} does not exist");
+            return full;
         }
 
         List<BackendConfig> Backends(JsonElement root)

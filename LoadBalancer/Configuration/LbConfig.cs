@@ -160,6 +160,9 @@ public sealed record AccessLogConfig(string? Path, AccessLogFormat Format)
     public bool On => Path is not null;
     public bool ToStdout => Path == StdoutPath;
     public const string StdoutPath = "-";
+
+    /// <summary>The format as lb.json spells it.</summary>
+    public static string Name(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
 }
 
 /// <summary>json: one object per line; combined: nginx's combined format.</summary>

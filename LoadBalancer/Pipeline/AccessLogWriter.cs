@@ -73,7 +73,7 @@ public sealed class AccessLogWriter : BackgroundService
     {
         if (Apply(_initial, announce: false) && _config.On)
         {
-            var (format, where) = (Name(_config.Format), Where(_config));
+            var (format, where) = (AccessLogConfig.Name(_config.Format), Where(_config));
             if (_announceAfter.CanBeCanceled) _announceAfter.Register(() => Log.AccessLogOpened(_log, format, where));
             else Log.AccessLogOpened(_log, format, where);
         }
@@ -203,7 +203,7 @@ public sealed class AccessLogWriter : BackgroundService
             return true;
         }
         if (!TryOpen()) return false;
-        if (announce) Log.AccessLogOpened(_log, Name(config.Format), Where(config));
+        if (announce) Log.AccessLogOpened(_log, AccessLogConfig.Name(config.Format), Where(config));
         return true;
     }
 
@@ -214,7 +214,7 @@ public sealed class AccessLogWriter : BackgroundService
         if (!_config.On || _config.ToStdout) return;
         if (_out is not FileStream file)
         {
-            if (TryOpen()) Log.AccessLogOpened(_log, Name(_config.Format), Where(_config));
+            if (TryOpen()) Log.AccessLogOpened(_log, AccessLogConfig.Name(_config.Format), Where(_config));
             return;
         }
         if (!Moved(file)) return;
@@ -493,7 +493,6 @@ public sealed class AccessLogWriter : BackgroundService
     };
 #pragma warning restore CS8524
 
-    static string Name(AccessLogFormat f) => f == AccessLogFormat.Combined ? "combined" : "json";
 
     // Without a stop (the host failed to start: a port in use), the loop still ends and closes the file.
     public override void Dispose()

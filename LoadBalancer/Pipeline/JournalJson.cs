@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace LoadBalancer.Pipeline;
 
 // The journal's JSON, made at compile time (System.Text.Json source generation): camelCase names,
-// enums by name ("connectRefused"), nulls written. The records are in JournalEntry.cs.
+// enums by their C# name ("ConnectRefused"), nulls written. The records are in JournalEntry.cs.
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(JournalEntry))]
 internal sealed partial class JournalJson : JsonSerializerContext;
