@@ -87,12 +87,14 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
         // Loopback counts only under this machine's own name (see AdminAuth: DNS rebinding).
         var loopback = AdminAuth.IsLoopback(peer) && AdminAuth.LocalHost(host);
         string? url = null;
-        var (body, problem) = await ReadBodyAsync(request).ConfigureAwait(false);
+        var body = await ReadBodyAsync(request).ConfigureAwait(false);
+        var tooLarge = body is null;
+        var problem = tooLarge ? $"the body is larger than {MaxBody} bytes" : null;
         if (problem is null)
         {
             try
             {
-                using var doc = JsonDocument.Parse(body);
+                using var doc = JsonDocument.Parse(body!);
                 if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("url", out var u) && u.ValueKind == JsonValueKind.String)
                     url = u.GetString();
                 else problem = "the body must be a JSON object with a \"url\" string";
@@ -119,7 +121,7 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
         }
         if (problem is not null)
         {
-            await PlainAsync(context, problem.StartsWith("the body is larger", StringComparison.Ordinal) ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem + "\n").ConfigureAwait(false);
+            await PlainAsync(context, tooLarge ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest, problem + "\n").ConfigureAwait(false);
             return;
         }
         if (answer == DrainAnswer.UnknownBackend)
@@ -136,9 +138,10 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
         await json.FlushAsync().ConfigureAwait(false);
     }
 
-    static async Task<(byte[] Body, string? Problem)> ReadBodyAsync(HttpRequest request)
+    // The body, or null when it is larger than MaxBody.
+    static async Task<byte[]?> ReadBodyAsync(HttpRequest request)
     {
-        if (request.ContentLength > MaxBody) return ([], $"the body is larger than {MaxBody} bytes");
+        if (request.ContentLength > MaxBody) return null;
         var buffer = new byte[MaxBody + 1];
         var n = 0;
         while (n < buffer.Length)
@@ -147,7 +150,7 @@ public sealed class AdminEndpoints(StateClient state, Microsoft.Extensions.Loggi
             if (read == 0) break;
             n += read;
         }
-        return n > MaxBody ? ([], $"the body is larger than {MaxBody} bytes") : (buffer[..n], null);
+        return n > MaxBody ? null : buffer[..n];
     }
 
     static async Task PlainAsync(HttpContext context, int status, string text)

@@ -41,8 +41,7 @@ public sealed class ClientConnectionLimit
         if (delta > 0)
         {
             // Cancel what an earlier cut still owes first, then hand out the rest.
-            while (delta > 0 && Volatile.Read(ref _debt) is var owed and > 0)
-                if (Interlocked.CompareExchange(ref _debt, owed - 1, owed) == owed) delta--;
+            while (delta > 0 && TryPayDebt()) delta--;
             if (delta > 0) _slots.Release(delta);
         }
         for (; delta < 0; delta++)
@@ -58,9 +57,15 @@ public sealed class ClientConnectionLimit
     // A token comes back: to a cut that is still owed one, else to the semaphore.
     void GiveBack()
     {
+        if (!TryPayDebt()) _slots.Release();
+    }
+
+    // Takes one token off what a cut still owes; false when it owes none.
+    bool TryPayDebt()
+    {
         while (Volatile.Read(ref _debt) is var owed and > 0)
-            if (Interlocked.CompareExchange(ref _debt, owed - 1, owed) == owed) return;
-        _slots.Release();
+            if (Interlocked.CompareExchange(ref _debt, owed - 1, owed) == owed) return true;
+        return false;
     }
 
     /// <summary>The endpoint to give Kestrel for the client listener: TrackingListenerFactory

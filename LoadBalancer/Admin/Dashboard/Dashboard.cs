@@ -17,7 +17,7 @@ namespace LoadBalancer.Admin.Dashboard;
 // /status asks), the pipeline's counters (PipelineView) and request-duration buckets
 // (DashboardLatency, counted only while the page polls). A strict Content-Security-Policy: the
 // page runs only its own files, loads nothing from elsewhere and cannot be framed.
-public sealed class Dashboard(StateClient state, PipelineView pipeline, DashboardLatency latency, AdminEndpoints admin)
+public sealed class Dashboard(StateClient state, PipelineView pipeline, DashboardLatency latency)
 {
     public const string ContentSecurityPolicy =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
@@ -26,7 +26,6 @@ public sealed class Dashboard(StateClient state, PipelineView pipeline, Dashboar
     const string ResourcePrefix = "dashboard/";
     static readonly FrozenDictionary<string, Asset> Assets = LoadAssets();
 
-    bool _eventsServed; // set once /events answers: routes do not come and go while running
 
     /// <summary>As middleware: answers its own paths (GET and HEAD), passes everything else on.</summary>
     public Task HandleAsync(HttpContext context, RequestDelegate next)
@@ -94,7 +93,6 @@ public sealed class Dashboard(StateClient state, PipelineView pipeline, Dashboar
     {
         latency.Touch(); // someone looks: count request durations for the next IdleAfter
         var snapshot = await state.StatusAsync().ConfigureAwait(false);
-        var events = await EventsServedAsync().ConfigureAwait(false);
 
         using var status = new MemoryStream();
         await AdminEndpoints.WriteStatusAsync(status, snapshot).ConfigureAwait(false);
@@ -107,10 +105,9 @@ public sealed class Dashboard(StateClient state, PipelineView pipeline, Dashboar
         await using var json = new Utf8JsonWriter(response.Body);
         json.WriteStartObject();
         json.WriteStartObject("features");
-        // /events and the drain POSTs come together (issue 13): the page shows the feed and the
-        // buttons only when this binary serves them, instead of finding out by a 404.
-        json.WriteBoolean("events", events);
-        json.WriteBoolean("drain", events);
+        // What the page may offer: /events and the drain POSTs (AdminEndpoints, always served).
+        json.WriteBoolean("events", true);
+        json.WriteBoolean("drain", true);
         json.WriteEndObject();
         json.WritePropertyName("status");
         json.WriteRawValue(status.GetBuffer().AsSpan(0, (int)status.Length), skipInputValidation: true);
@@ -134,19 +131,6 @@ public sealed class Dashboard(StateClient state, PipelineView pipeline, Dashboar
         json.WriteEndObject();
         json.WriteEndObject();
         await json.FlushAsync().ConfigureAwait(false);
-    }
-
-    // Asks the admin handler itself, in process, whether it serves /events (cheap while it does
-    // not: a 404; once it does, remembered).
-    async Task<bool> EventsServedAsync()
-    {
-        if (_eventsServed) return true;
-        var probe = new DefaultHttpContext();
-        probe.Request.Method = HttpMethods.Get;
-        probe.Request.Path = "/events";
-        probe.Request.QueryString = new QueryString($"?since={int.MaxValue}");
-        await admin.HandleAsync(probe).ConfigureAwait(false);
-        return _eventsServed = probe.Response.StatusCode != StatusCodes.Status404NotFound;
     }
 
     static void Secure(HttpResponse response)
