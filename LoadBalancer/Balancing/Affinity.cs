@@ -25,8 +25,8 @@ public static class Affinity
     /// <summary>A cookie value that could be a token at all (anything else is ignored before it reaches the state task).</summary>
     public static bool Plausible(string? value) => value is { Length: TokenLength };
 
-    /// <summary>The secret's bytes; without one, random bytes for this process only.</summary>
-    public static byte[] Secret(string? secret) => secret is null ? RandomNumberGenerator.GetBytes(32) : Encoding.UTF8.GetBytes(secret);
+    /// <summary>affinity.secret's bytes (without one, the table draws NewSecret).</summary>
+    public static byte[] Secret(string secret) => Encoding.UTF8.GetBytes(secret);
 
     /// <summary>A new random secret (affinity.secret unset: one per process).</summary>
     public static byte[] NewSecret() => RandomNumberGenerator.GetBytes(32);

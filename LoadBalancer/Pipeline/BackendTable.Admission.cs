@@ -161,16 +161,11 @@ public sealed partial class BackendTable
     void StartWarming(BackendEntry e)
     {
         var ramp = _config.Admission.SlowStart;
-        if (ramp <= TimeSpan.Zero || !_started || !e.Eligible) return;
-        foreach (var other in _entries)
-        {
-            if (other == e || !other.Eligible) continue;
-            var now = _time.GetUtcNow();
-            e.WarmingSince = now;
-            e.EffectiveWeight = SlowStart.Weight(e.Weight, now, now, ramp);
-            Log.SlowStartBegins(_log, e.Route.Url, Configuration.Durations.Format(ramp));
-            return;
-        }
+        if (ramp <= TimeSpan.Zero || !_started || !e.Eligible || !AnyEligible(but: e)) return;
+        var now = _time.GetUtcNow();
+        e.WarmingSince = now;
+        e.EffectiveWeight = SlowStart.Weight(e.Weight, now, now, ramp);
+        Log.SlowStartBegins(_log, e.Route.Url, Configuration.Durations.Format(ramp));
     }
 
     // The ramp, as a pure function of (since, now); over: full weight, no longer warming.

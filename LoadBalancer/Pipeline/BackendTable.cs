@@ -173,7 +173,7 @@ public sealed partial class BackendTable
     void Eject(BackendEntry e, Outcome last)
     {
         var until = _time.GetUtcNow() + _config.PassiveHealth.EjectFor;
-        var lastEligible = e.Eligible && _entries.Count(x => x.Eligible) == 1;
+        var lastEligible = e.Eligible && EligibleCount() == 1;
         Change(e, () => e.EjectedUntil = until,
             new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible), [.. e.FailureRun]);
         e.ConsecutiveFailures = 0;
@@ -282,11 +282,20 @@ public sealed partial class BackendTable
         _onChange(change);
     }
 
-    bool AnyEligible()
+    // but: e is left out (it may not be in _entries yet: a reload adds it after).
+    bool AnyEligible(BackendEntry? but = null)
     {
         foreach (var x in _entries)
-            if (x.Eligible) return true;
+            if (x.Eligible && x != but) return true;
         return false;
+    }
+
+    int EligibleCount()
+    {
+        var n = 0;
+        foreach (var x in _entries)
+            if (x.Eligible) n++;
+        return n;
     }
 
     // ---- reads ----------------------------------------------------------------------------
