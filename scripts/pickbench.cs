@@ -46,7 +46,10 @@ var keys = Enumerable.Range(0, 1000).Select(i => LoadBalancer.Balancing.KeyHash.
 
 Console.WriteLine($"cores seen: {Environment.ProcessorCount}, GC server: {System.Runtime.GCSettings.IsServerGC}, {seconds}s per row");
 
-// Direct: BackendTable.Choose + Apply on one thread, per policy and backend count.
+// Direct: BackendTable.Choose + Apply on one thread, per policy and backend count (after a
+// throwaway pass, so that the first row is not the one that pays for the JIT).
+foreach (var policy in BalancingNames.All)
+    Direct(NewDirectTable(config with { Balancing = policy }, null), policy, TimeSpan.FromSeconds(0.3), publish: false);
 Console.WriteLine($"{"direct: us per pick + outcome",-32} {"backends",8} {"us",8} {"+ gauges",9} {"B/pick",7}");
 foreach (var policy in new[] { BalancingNames.RoundRobin, BalancingNames.LeastConnections, BalancingNames.PowerOfTwo, BalancingNames.Random, BalancingNames.ConsistentHash })
     foreach (var count in new[] { 3, 3000 })

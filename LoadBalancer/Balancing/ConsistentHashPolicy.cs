@@ -27,6 +27,10 @@ public sealed class ConsistentHashPolicy(double balanceFactor) : IBalancingPolic
 
     public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible) => _noKey.Choose(eligible);
 
+    // Without a key: round-robin through the index. With one: rendezvous ranks every candidate, O(n).
+    public BackendEntry Choose(BackendIndex candidates, PickContext? context) =>
+        context is { } c ? Choose(candidates.Candidates(), c) : _noKey.Choose(candidates, null);
+
     public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible, PickContext context)
     {
         if (eligible.Length == 1) return eligible[0];
