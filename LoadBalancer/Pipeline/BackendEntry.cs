@@ -115,7 +115,7 @@ public sealed class BackendEntry(BackendRoute route, int weight)
     bool _excluded;
     // What the index counted it as, last time it looked.
     internal bool IndexedCandidate, IndexedEligible, IndexedEjected, IndexedConfigured;
-    internal long IndexedWeight;
+    internal long IndexedWeight, IndexedInFlight;
     internal int WarmingPosition = -1;   // in BackendIndex.Warming, or -1
     internal bool GaugesDirty;          // in BackendIndex's list of entries whose gauges may have moved
     internal int GaugePosition = -1;     // its place in the gauges last published in full

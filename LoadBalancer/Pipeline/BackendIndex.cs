@@ -39,6 +39,15 @@ public sealed class BackendIndex
     /// <summary>The candidates' effective weights, summed.</summary>
     public long TotalWeight => _weight[1];
 
+    /// <summary>The candidates' in-flight requests, summed.</summary>
+    public long InFlight { get; private set; }
+
+    /// <summary>+1 at each Rebuild: what was built from the slots (consistent-hash's ring) is stale.</summary>
+    public int Generation { get; private set; }
+
+    /// <summary>Every backend by slot (null: removed since the last Rebuild).</summary>
+    public ReadOnlySpan<BackendEntry?> Slots => _slots;
+
     /// <summary>Backends eligible for traffic, whatever their limit.</summary>
     public int Eligible { get; private set; }
 
@@ -60,6 +69,8 @@ public sealed class BackendIndex
         _warming.Clear();
         _dirty.Clear();
         Eligible = Configured = Ejected = 0;
+        InFlight = 0;
+        Generation++;
         _slots = [.. entries];
         _leaves = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, _slots.Length));
         _count = new int[2 * _leaves];
@@ -100,9 +111,10 @@ public sealed class BackendIndex
         if (e.IndexedEligible) Eligible--;
         if (e.IndexedConfigured) Configured--;
         if (e.IndexedEjected) Ejected--;
+        InFlight -= e.IndexedInFlight;
         if (e.WarmingPosition >= 0) RemoveWarming(e);
         e.IndexedEligible = e.IndexedConfigured = e.IndexedEjected = e.IndexedCandidate = false;
-        e.IndexedWeight = 0;
+        e.IndexedWeight = e.IndexedInFlight = 0;
         e.GaugesDirty = false;
         e.Index = null;
     }
@@ -161,6 +173,9 @@ public sealed class BackendIndex
         }
         e.IndexedCandidate = eligible && !e.Excluded && e.HasSlot;
         e.IndexedWeight = e.IndexedCandidate ? e.EffectiveWeight : 0;
+        var inFlight = e.IndexedCandidate ? e.InFlight : 0;
+        InFlight += inFlight - e.IndexedInFlight;
+        e.IndexedInFlight = inFlight;
     }
 
     // The lists a candidate may be on: warming up, or in round-robin's heap of its weight.
@@ -313,6 +328,7 @@ public sealed class BackendIndex
             return $"counts eligible/configured/ejected {eligible}/{configured}/{ejected}, indexed {Eligible}/{Configured}/{Ejected}";
         if (candidates.Count != Count) return $"{candidates.Count} candidates, indexed {Count}";
         if (candidates.Sum(e => e.EffectiveWeight) != TotalWeight) return $"weights {candidates.Sum(e => e.EffectiveWeight)}, indexed {TotalWeight}";
+        if (candidates.Sum(e => (long)e.InFlight) != InFlight) return $"in flight {candidates.Sum(e => (long)e.InFlight)}, indexed {InFlight}";
         for (var node = _leaves - 1; node >= 1; node--)
         {
             var least = Lesser(_least[2 * node], _least[2 * node + 1]);
