@@ -19,6 +19,7 @@ public sealed class SmoothRoundRobin
 {
     long _rounds; // T: picks made since the last rebase
     readonly List<WeightClass> _classes = [];
+    readonly Stack<WeightClass> _spare = []; // emptied heaps, reused: a backend at its limit leaves its heap and comes back at every request
 
     /// <summary>When T reaches this, every intercept takes T in and T starts again from 0, so that
     /// c + T x w stays far from overflowing (weights are at most 10^6 in thousandths). Tests lower it.</summary>
@@ -33,7 +34,11 @@ public sealed class SmoothRoundRobin
             if (inHeap && heap.Weight == e.EffectiveWeight) return;
             e.RunningWeight = heap.CurrentWeight(e);
             heap.Remove(e);
-            if (heap.Count == 0) _classes.Remove(heap);
+            if (heap.Count == 0)
+            {
+                _classes.Remove(heap);
+                _spare.Push(heap);
+            }
         }
         if (!inHeap) return;
         var to = Class(e.EffectiveWeight);
@@ -45,7 +50,8 @@ public sealed class SmoothRoundRobin
     {
         foreach (var c in _classes)
             if (c.Weight == weight) return c;
-        var added = new WeightClass(this, weight);
+        var added = _spare.TryPop(out var spare) ? spare : new WeightClass(this);
+        added.Weight = weight;
         _classes.Add(added);
         return added;
     }
@@ -109,18 +115,18 @@ public sealed class SmoothRoundRobin
     }
 
     /// <summary>The candidates of one effective weight: a binary max-heap by (intercept, then the table's order).</summary>
-    internal sealed class WeightClass(SmoothRoundRobin owner, long weight)
+    internal sealed class WeightClass(SmoothRoundRobin owner)
     {
         public readonly List<BackendEntry> Items = [];
-        public long Weight => weight;
+        public long Weight { get; set; }
         public int Count => Items.Count;
         public BackendEntry Top => Items[0];
 
-        public long CurrentWeight(BackendEntry e) => e.Intercept + owner._rounds * weight;
+        public long CurrentWeight(BackendEntry e) => e.Intercept + owner._rounds * Weight;
 
         public void SetCurrentWeight(BackendEntry e, long value)
         {
-            e.Intercept = value - owner._rounds * weight;
+            e.Intercept = value - owner._rounds * Weight;
             Down(Up(e.HeapPosition));
         }
 
