@@ -49,7 +49,11 @@ Console.WriteLine($"cores seen: {Environment.ProcessorCount}, GC server: {System
 // Direct: BackendTable.Choose + Apply on one thread, per policy and backend count (after a
 // throwaway pass, so that the first row is not the one that pays for the JIT).
 foreach (var policy in BalancingNames.All)
+{
+    using var warm = new LoadBalancer.Admin.LbMetrics($"pickbench-warm-{policy}");
     Direct(NewDirectTable(config with { Balancing = policy }, null), policy, TimeSpan.FromSeconds(0.3), publish: false);
+    Direct(NewDirectTable(config with { Balancing = policy }, warm), policy, TimeSpan.FromSeconds(0.3), publish: true);
+}
 Console.WriteLine($"{"direct: us per pick + outcome",-32} {"backends",8} {"us",8} {"+ gauges",9} {"B/pick",7}");
 foreach (var policy in new[] { BalancingNames.RoundRobin, BalancingNames.LeastConnections, BalancingNames.PowerOfTwo, BalancingNames.Random, BalancingNames.ConsistentHash })
     foreach (var count in new[] { 3, 3000 })
