@@ -272,7 +272,9 @@ public static class Program
         // No scrape cache: a scrape right after a request shows that request.
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("loadbalancer"))
-            .WithMetrics(m => m.AddMeter(metrics.Meter.Name).AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
+            .WithMetrics(m => m.AddMeter(metrics.Meter.Name)
+                .AddView(_ => new MetricStreamConfiguration { CardinalityLimit = LbMetrics.SeriesLimit(config) })
+                .AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0));
 
         var app = builder.Build();
         var proxy = app.Services.GetRequiredService<ProxyEndpoint>();

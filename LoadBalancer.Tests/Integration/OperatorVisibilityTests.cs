@@ -240,4 +240,23 @@ public sealed class OperatorVisibilityTests
         Assert.Equal("healthy", staying.State());
         Assert.Equal(JsonValueKind.Null, staying.GetProperty("ejectedUntil").ValueKind);
     }
+
+    // ---- many backends: every one keeps its own series ----------------------------------------
+
+    [Fact]
+    public async Task Metrics_2500Backends_EachHasItsOwnSeriesNoneInOverflow()
+    {
+        // OpenTelemetry's default cap is 2,000 series per metric: past it, new backends would all
+        // land in one overflow series. 2,500 loopback addresses, nothing listening (probes refused).
+        var config = Balancer.Config();
+        config["backends"] = new System.Text.Json.Nodes.JsonArray(Enumerable.Range(0, 2500)
+            .Select(i => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["url"] = $"http://127.0.{i / 250 + 10}.{i % 250 + 1}:9" }).ToArray());
+        await using var lb = await Balancer.StartAsync(config);
+
+        var metrics = await WaitForMetricsAsync(lb, m => m.Families.TryGetValue("loadbalancer_backend_healthy", out var f) && f.Samples.Count >= 2500);
+
+        var healthy = metrics.Family("loadbalancer_backend_healthy");
+        Assert.Equal(2500, healthy.Samples.Select(s => s.Labels["backend"]).Distinct().Count());
+        Assert.DoesNotContain(metrics.Families.Values.SelectMany(f => f.Samples), s => s.Labels.ContainsKey("otel_metric_overflow"));
+    }
 }

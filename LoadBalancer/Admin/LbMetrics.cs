@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using LoadBalancer.Configuration;
 
 namespace LoadBalancer.Admin;
 
@@ -74,6 +75,19 @@ public sealed class LbMetrics : IDisposable
             description: "Retries the retry budget refused.");
         _meter.CreateObservableCounter("loadbalancer.access_log.dropped", () => Volatile.Read(ref _accessLogDropped),
             description: "Access-log lines dropped because the writer fell behind (its channel was full).");
+    }
+
+    /// <summary>How many series one metric may have. OpenTelemetry's default is 2,000 per metric,
+    /// past which new label sets go to one overflow series: with a few hundred backends and a few
+    /// status codes each, loadbalancer_requests would lose its backend label. So the cap is sized
+    /// from lb.json at startup: 16 series per backend the file can give (a discovered entry counts
+    /// as its 64 addresses at most). OpenTelemetry allocates the cap up front (about 100 bytes a
+    /// series per metric), so it is not simply set high. A reload that adds backends past it keeps
+    /// the startup cap: the extra series go to the overflow series until a restart.</summary>
+    public static int SeriesLimit(LbConfig config)
+    {
+        long backends = config.Backends.Sum(b => b.Discover ? Discovery.DnsResolver.MaxAddresses : 1);
+        return (int)Math.Clamp(backends * 16, 2000, 1_000_000);
     }
 
     static KeyValuePair<string, object?> Backend(string url) => new("backend", url);
