@@ -110,26 +110,47 @@ public sealed class JournalRoundTripTests
     }
 
     [Fact]
-    public void Journal_FullChannel_GapRecordThenTheRestAndTheCountsSayHowMany()
+    public void Journal_FullChannel_TheBatchIsDroppedWholeAndTheNextBeginsWithItsGap()
     {
-        var channel = Channel.CreateBounded<JournalEntry>(new BoundedChannelOptions(3) { FullMode = BoundedChannelFullMode.Wait });
-        var clock = new StateClock(new FakeTimeProvider());
+        var channel = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.Wait });
+        var time = new FakeTimeProvider();
+        var clock = new StateClock(time);
         var journal = new Journal(channel.Writer, clock);
-        journal.Start(1, TestConfigs.Create(Urls[0]));
+        journal.Start(1, TestConfigs.Create(Urls[0])); // batch 1: start
+        journal.Record(new JournalEntry.StatusTaken());
+        journal.Flush();                                // batch 2: status
+        time.Advance(TimeSpan.FromSeconds(1));
+        clock.Advance();
         journal.Record(new JournalEntry.StatusTaken());
         journal.Record(new JournalEntry.StatusTaken());
-        journal.Record(new JournalEntry.StatusTaken()); // full: dropped
-        journal.Record(new JournalEntry.StatusTaken()); // full: dropped
-        Assert.Equal(2, journal.Dropped);
+        journal.Flush();                                // full: clock + 2 statuses dropped
+        Assert.Equal(3, journal.Dropped);
+        journal.Answer(7, null, Refusal.NoBackend);
+        journal.Flush();                                // still full: the answer and the reading said again before it dropped too
+        Assert.Equal(5, journal.Dropped);
         while (channel.Reader.TryRead(out _)) { }
         journal.Record(new JournalEntry.Explained());
+        journal.Flush();
 
-        Assert.True(channel.Reader.TryRead(out var gap));
-        Assert.Equal(new JournalEntry.Gap(2), gap);
-        Assert.True(channel.Reader.TryRead(out var reading));
-        Assert.IsType<JournalEntry.Clock>(reading); // the reading is said again after a gap
-        Assert.True(channel.Reader.TryRead(out var explained));
-        Assert.IsType<JournalEntry.Explained>(explained);
+        Assert.True(channel.Reader.TryRead(out var batch));
+        Assert.Equal([new JournalEntry.Gap(5), new JournalEntry.Clock(clock.Now), new JournalEntry.Explained()],
+            batch.Records.ToArray().Select(r => r.ToEntry())); // the reading is said again after a gap
+        Assert.False(channel.Reader.TryRead(out _));
+    }
+
+    [Fact]
+    public void Journal_BatchSizeReached_HandedOverWithoutWaitingForTheTurnsEnd()
+    {
+        var channel = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(4) { FullMode = BoundedChannelFullMode.Wait });
+        var journal = new Journal(channel.Writer, new StateClock(new FakeTimeProvider()));
+        journal.Start(1, TestConfigs.Create(Urls[0]));
+        Assert.True(channel.Reader.TryRead(out _));
+        for (var i = 1; i < Journal.BatchSize; i++) journal.Answer(i, 1, Refusal.None);
+        Assert.False(channel.Reader.TryRead(out _));
+        journal.Answer(Journal.BatchSize, 1, Refusal.None);
+        Assert.True(channel.Reader.TryRead(out var full));
+        Assert.Equal(Journal.BatchSize, full.Count);
+        Assert.Equal(0, journal.Dropped);
     }
 
     // Runs the steps through the state task's own handlers (BackendState.Handle/EndBatch, as its
@@ -235,9 +256,10 @@ public sealed class JournalRoundTripTests
         state.Close();
         Collect();
         Assert.Empty(queued); // every pick was answered exactly once
-        channels.Journal.Writer.TryComplete();
-        var lines = new List<string>();
-        while (channels.Journal.Reader.TryRead(out var e)) lines.Add(JsonSerializer.Serialize(e, JournalJson.Default.JournalEntry));
+        journal.Complete();
+        var lines = new List<string>(); // as the JournalWriter writes them
+        while (channels.Journal.Reader.TryRead(out var batch))
+            foreach (var record in batch.Records) lines.Add(JournalLines.Line(record));
         Assert.Equal(0, journal.Dropped);
         return lines;
     }

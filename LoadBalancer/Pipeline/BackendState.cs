@@ -70,7 +70,9 @@ public sealed class BackendState : BackgroundService
                 // Events first, so the picks of this batch see the freshest health.
                 while (_events.TryRead(out var e)) { Counters.Count(e); Handle(e); }
                 while (_requests.TryRead(out var r)) { Counters.Count(r); Handle(r); }
-                EndBatch(); Counters.Turn(busySince);
+                EndBatch();
+                _journal?.Flush(); // the turn's records, in one channel item
+                Counters.Turn(busySince);
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
@@ -130,7 +132,7 @@ public sealed class BackendState : BackgroundService
             switch (e)
             {
                 case RequestOutcome o:
-                    _journal?.Record(JournalEntry.Ended.Of(o));
+                    _journal?.Outcome(o);
                     _table.Apply(o);
                     break;
                 case ProbeResult p:
@@ -182,7 +184,7 @@ public sealed class BackendState : BackgroundService
                     if (_journal is not null)
                     {
                         (_picking, _pickingId) = (p, ++_picks);
-                        _journal.Record(JournalEntry.Picked.Of(_pickingId, p.Exclude, p.Key));
+                        _journal.Pick(_pickingId, p.Exclude, p.Key);
                     }
                     if (_table.Pick(p) is { } waiter)
                     {
@@ -249,7 +251,7 @@ public sealed class BackendState : BackgroundService
         long id;
         if (ReferenceEquals(p, _picking)) id = _pickingId;
         else if (!_queued.Remove(p, out id)) return;
-        _journal!.Record(new JournalEntry.Answered(id, pick.Backend?.Id, pick.Refused));
+        _journal!.Answer(id, pick.Backend?.Id, pick.Refused);
     }
 
     // A queued pick's client may leave while it waits: its abort tells this loop (PickCancelled),

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using System.Text.Encodings.Web;
 using System.Threading.Channels;
 using LoadBalancer.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -9,18 +8,17 @@ using Microsoft.Extensions.Logging;
 namespace LoadBalancer.Pipeline;
 
 // Stage 7, the state journal: a consumer at the end of a bounded channel with a task of its own,
-// as the access log is. Reads the records the state task made (Journal.cs: TryWrite only), writes
-// each as one JSON line into its own buffer, and writes the buffer to journal.path when it passes
+// as the access log is. Reads the batches of records the state task made (Journal.cs: TryWrite only),
+// writes each record as one JSON line (JournalLines) into its own buffer, and writes the buffer to journal.path when it passes
 // 64 KiB and whenever the channel is empty. At startup an existing file is moved to PATH.1 (the
 // previous run); when the file would pass journal.maxSizeMB it is moved to PATH.1 (replacing the
 // older one) and a new file starts: one rotation, so the disk holds at most twice the size. The
 // state task completes the channel when its loop ends; the writer then writes what is queued and
 // closes the file.   Go: for e := range journal { w.Write(line(e)) }
-public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalConfig config, ILogger<JournalWriter> log)
+public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log)
     : BackgroundService
 {
     const int WriteAt = 64 * 1024;
-    static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     readonly ArrayBufferWriter<byte> _buffer = new(WriteAt * 2);
     FileStream? _file;
@@ -43,18 +41,15 @@ public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalCo
 
     async Task RunAsync()
     {
-        using var json = new Utf8JsonWriter(_buffer, JsonOptions);
+        using var json = new Utf8JsonWriter(_buffer, JournalLines.JsonOptions);
         try
         {
-            while (await entries.WaitToReadAsync().ConfigureAwait(false))
+            while (await batches.WaitToReadAsync().ConfigureAwait(false))
             {
-                while (entries.TryRead(out var e))
+                while (batches.TryRead(out var batch))
                 {
-                    _recordsRead++;
-                    json.Reset(_buffer);
-                    JsonSerializer.Serialize(json, e, JournalJson.Default.JournalEntry);
-                    json.Flush();
-                    _buffer.Write("\n"u8);
+                    foreach (ref readonly var record in batch.Records) JournalLines.Write(_buffer, json, record);
+                    Volatile.Write(ref _recordsRead, _recordsRead + batch.Count);
                     if (_buffer.WrittenCount >= WriteAt) WriteOut();
                 }
                 WriteOut(); // the channel is empty: nothing waits in the buffer

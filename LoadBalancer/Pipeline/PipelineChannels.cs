@@ -65,12 +65,13 @@ public sealed class PipelineChannels
     /// <summary>BackendState -> JournalWriter: every message the state task applied, with its answer.
     /// Only the state task writes, only with TryWrite (see Journal.cs): a full channel is a gap in
     /// the journal, counted and marked, never a pick waiting for a disk.</summary>
-    public Channel<JournalEntry> Journal { get; } = Channel.CreateBounded<JournalEntry>(new BoundedChannelOptions(JournalCapacity)
+    public Channel<JournalBatch> Journal { get; } = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(JournalCapacity)
     {
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
         SingleWriter = true,
     });
 
-    public const int JournalCapacity = 65536;
+    /// <summary>In batches (one per state-loop turn, Journal.BatchSize records at most): 131,072 records at most wait for the writer.</summary>
+    public const int JournalCapacity = 512;
 }
