@@ -153,6 +153,39 @@ public sealed class JournalRoundTripTests
         Assert.Equal(0, journal.Dropped);
     }
 
+    // The loop hands a small batch over only when HandOverEvery has passed; if no message comes,
+    // its own timer brings it round for that, so a quiet balancer's last records still reach the file.
+    [Fact]
+    public async Task Loop_OnePickThenNothing_ItsRecordsAreHandedOverWhenHandOverEveryPasses()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+        var clock = new StateClock(time);
+        var channels = new PipelineChannels();
+        var journal = new Journal(channels.Journal.Writer, clock);
+        var config = TestConfigs.Create(Urls[0]);
+        var routes = new RouteFactory();
+        var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(1));
+        journal.Start(1, config);
+        Assert.True(channels.Journal.Reader.TryRead(out _)); // the start
+        var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance, clock, journal);
+        await state.StartAsync(CancellationToken.None);
+        try
+        {
+            var pick = await new StateClient(channels).PickAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.NotNull(pick.Backend);
+            Assert.False(channels.Journal.Reader.TryRead(out _)); // two records: they wait for more
+
+            time.Advance(Journal.HandOverEvery);
+            var batch = await channels.Journal.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.Equal(["pick", "answer"], batch.Records.ToArray().Select(r => r.ToEntry()).Where(e => e is not JournalEntry.Clock)
+                .Select(e => e is JournalEntry.Picked ? "pick" : e is JournalEntry.Answered ? "answer" : e.GetType().Name));
+        }
+        finally
+        {
+            await state.StopAsync(CancellationToken.None);
+        }
+    }
+
     // Runs the steps through the state task's own handlers (BackendState.Handle/EndBatch, as its
     // loop calls them) with the journal on, and returns the journal as the writer writes it.
     static List<string> Record(int seed, Step[] steps)

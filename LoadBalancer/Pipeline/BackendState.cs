@@ -70,9 +70,7 @@ public sealed class BackendState : BackgroundService
                 // Events first, so the picks of this batch see the freshest health.
                 while (_events.TryRead(out var e)) { Counters.Count(e); Handle(e); }
                 while (_requests.TryRead(out var r)) { Counters.Count(r); Handle(r); }
-                EndBatch();
-                _journal?.Flush(); // the turn's records, in one channel item
-                Counters.Turn(busySince);
+                EndBatch(); Counters.Turn(busySince);
             }
             // Both channels are closed and drained: no message can come that needs a timer or a
             // pool. Done here, on the loop, not in StopAsync: the loop owns both, and a stop that
@@ -99,9 +97,18 @@ public sealed class BackendState : BackgroundService
 
     readonly TimeProvider _time;
 
-    void ArmWakeTimer()
+    // journalWaiting: records wait in the journal's batch; the loop must come round within
+    // Journal.HandOverEvery to hand them over, even if no message comes.
+    void ArmWakeTimer(bool journalWaiting)
     {
         var next = _table.NextDeadline;
+        if (journalWaiting)
+        {
+            var now = _time.GetUtcNow();
+            var handOver = now + Journal.HandOverEvery;
+            if (_wakeAt > now && _wakeAt <= handOver && _wakeAt <= next) return; // armed to fire soon enough, and nothing is due sooner
+            if (handOver < next) next = handOver;
+        }
         if (next == _wakeAt) return;
         _wakeAt = next;
         // Whole ms, rounded up: Timer truncates to whole ms, which would wake the loop too early.
@@ -111,7 +118,7 @@ public sealed class BackendState : BackgroundService
     }
 
     // The end of a batch: end the ejections that are due, answer or serve the queued picks,
-    // publish the gauges, set the wake timer. Journaled only when it could act (an ejection due,
+    // publish the gauges, hand the journal's records over (or not yet), set the wake timer. Journaled only when it could act (an ejection due,
     // a pick queued): otherwise it is a no-op, in the replay too.
     internal void EndBatch()
     {
@@ -119,7 +126,7 @@ public sealed class BackendState : BackgroundService
             _journal.Record(new JournalEntry.EjectionsDue());
         _table.Tick();
         _table.PublishGauges();
-        ArmWakeTimer();
+        ArmWakeTimer(_journal?.EndTurn() ?? false);
     }
 
     // With the journal on, each message is recorded before it is applied (JournalEntry.cs), and
