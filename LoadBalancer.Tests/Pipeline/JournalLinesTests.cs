@@ -55,4 +55,7 @@ public sealed class JournalLinesTests
         Assert.Same(retry, JournalRecord.Of(retry).ToEntry());
         Assert.Equal("""{"t":"pick","pick":3,"exclude":[1,2],"hash":null,"affinity":"cookie"}""", JournalLines.Line(JournalRecord.Of(retry)));
     }
+
+    [Fact]
+    public void Record_Is32Bytes() => Assert.Equal(32, System.Runtime.CompilerServices.Unsafe.SizeOf<JournalRecord>());
 }

@@ -10,15 +10,16 @@ public readonly struct JournalRecord
     public enum Kinds : byte { Entry, Clock, Pick, Answer, Outcome }
 
     public Kinds Kind { get; }
+    // 32 bytes: a batch of 256 is 8 KiB.
     readonly long _number;   // Clock: UTC ticks; Pick, Answer: the pick's number
     readonly ulong _hash;    // Pick: the hash key
-    readonly int _route;     // Answer, Outcome: the route id (Answer: 0 is none)
-    readonly int _code;      // Clock: the offset in minutes; Pick: 1 when it has a hash; Answer: the Refusal; Outcome: the Outcome
-    readonly int _status;    // Outcome: the status
     readonly JournalEntry? _entry;
+    readonly int _route;     // Answer, Outcome: the route id (Answer: 0 is none); Clock: the offset in minutes
+    readonly short _status;  // Outcome: the status (an HTTP status, or 0)
+    readonly byte _code;     // Pick: 1 when it has a hash; Answer: the Refusal; Outcome: the Outcome
 
     JournalRecord(Kinds kind, long number = 0, ulong hash = 0, int route = 0, int code = 0, int status = 0, JournalEntry? entry = null) =>
-        (Kind, _number, _hash, _route, _code, _status, _entry) = (kind, number, hash, route, code, status, entry);
+        (Kind, _number, _hash, _route, _code, _status, _entry) = (kind, number, hash, route, (byte)code, (short)status, entry);
 
     public static JournalRecord Of(JournalEntry entry) => entry switch
     {
@@ -29,7 +30,7 @@ public readonly struct JournalRecord
         _ => new(Kinds.Entry, entry: entry),
     };
 
-    public static JournalRecord Clock(DateTimeOffset at) => new(Kinds.Clock, number: at.UtcTicks, code: (int)at.Offset.TotalMinutes);
+    public static JournalRecord Clock(DateTimeOffset at) => new(Kinds.Clock, number: at.UtcTicks, route: (int)at.Offset.TotalMinutes);
 
     /// <summary>A pick without excludes or an affinity cookie (those go as a Picked entry).</summary>
     public static JournalRecord Pick(long pick, ulong? hash) => new(Kinds.Pick, number: pick, hash: hash.GetValueOrDefault(), code: hash.HasValue ? 1 : 0);
@@ -39,9 +40,11 @@ public readonly struct JournalRecord
         ? new(Kinds.Entry, entry: new JournalEntry.Answered(pick, route, refusal))
         : new(Kinds.Answer, number: pick, route: route ?? 0, code: (int)refusal);
 
-    public static JournalRecord Outcome(int route, Outcome kind, int status) => new(Kinds.Outcome, route: route, code: (int)kind, status: status);
+    public static JournalRecord Outcome(int route, Outcome kind, int status) => status is >= short.MinValue and <= short.MaxValue
+        ? new(Kinds.Outcome, route: route, code: (int)kind, status: status)
+        : new(Kinds.Entry, entry: new JournalEntry.Ended(route, kind, status));
 
-    public DateTimeOffset At => new DateTimeOffset(_number, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(_code));
+    public DateTimeOffset At => new DateTimeOffset(_number, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(_route));
     public long PickNumber => _number;
     public ulong? Hash => _code == 1 ? _hash : null;
     public int? AnsweredRoute => _route == 0 ? null : _route;
