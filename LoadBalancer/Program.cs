@@ -219,7 +219,7 @@ public static class Program
         if (journal is not null)
         {
             builder.Services.AddSingleton(journal); // for the dashboard's drop count
-            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>()));
+            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>(), channels.Events.Writer));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
         }
         builder.Services.AddSingleton(sp =>

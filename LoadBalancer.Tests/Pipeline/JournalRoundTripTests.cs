@@ -24,7 +24,7 @@ public sealed class JournalRoundTripTests
     // One step of the state task's input: Op picks what, A/B/C its arguments.
     public readonly record struct Step(int Op, int A, int B, int C);
 
-    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 17], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
+    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 18], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
         .Select((op, a, b, c) => new Step(op, a, b, c));
 
     [Fact]
@@ -37,6 +37,31 @@ public sealed class JournalRoundTripTests
             var picks = lines.Count(l => l.StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal));
             return exit == 0 && stdout.StartsWith($"{lines.Count} messages, {picks} picks, 0 divergences", StringComparison.Ordinal) && stderr.Length == 0;
         }, iter: 200);
+    }
+
+    // A rotated journal's file begins with a checkpoint and must replay alone: from any checkpoint
+    // of any run (queued picks, ejections, slow start, retired routes, drains, discovery, the retry
+    // budget's window, reseeded policies), the rest replays with zero divergences.
+    [Fact]
+    public void Replay_FromAnyCheckpoint_ZeroDivergences()
+    {
+        var checkpoints = 0;
+        Gen.Select(Gen.Int, StepGen.Array[1, 300]).Sample((seed, steps) =>
+        {
+            var lines = Record(seed, steps);
+            for (var i = 0; i < lines.Count; i++)
+            {
+                if (!lines[i].StartsWith("{\"t\":\"checkpoint\"", StringComparison.Ordinal)) continue;
+                checkpoints++;
+                var rest = lines.Skip(i).ToList();
+                var (exit, stdout, stderr) = Replay(rest);
+                var picks = rest.Count(l => l.StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal));
+                if (exit != 0 || !stdout.StartsWith($"{rest.Count} messages, {picks} picks, 0 divergences", StringComparison.Ordinal) || stderr.Length != 0)
+                    throw new InvalidOperationException($"from message {i + 1}: exit {exit}: {stdout} {stderr}");
+            }
+            return true;
+        }, iter: 200);
+        Assert.True(checkpoints > 100, $"only {checkpoints} checkpoints");
     }
 
     [Fact]
@@ -279,6 +304,9 @@ public sealed class JournalRoundTripTests
                     break;
                 case 17: // the resolver asks what to look up
                     state.Handle(new DiscoveryPlanRequest(new TaskCompletionSource<DiscoveryPlan>()));
+                    break;
+                case 18: // the writer's file is full: it asks for a checkpoint (the state task reseeds)
+                    state.Handle(CheckpointWanted.Instance);
                     break;
             }
             Collect();

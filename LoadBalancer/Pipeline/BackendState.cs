@@ -169,6 +169,12 @@ public sealed class BackendState : BackgroundService
                     _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
                     _table.Reject(r.Problem); // the watcher has logged it
                     break;
+                case CheckpointWanted when _journal is not null && _clock is not null:
+                    var seed = Random.Shared.Next();
+                    _table.Reseed(seed);
+                    _journal.Record(new JournalEntry.Checkpoint(JournalEntry.Version, _clock.Now, seed, _table.Config,
+                        _table.Checkpoint(p => _queued.TryGetValue(p, out var id) ? id : 0)));
+                    break;
                 case MembershipChanged m: // the resolver has logged a failed lookup
                     _journal?.Record(new JournalEntry.Resolved(m.Backend, m.Addresses, m.Error));
                     _table.Apply(m);

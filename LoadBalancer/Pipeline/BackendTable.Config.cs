@@ -54,7 +54,7 @@ public sealed partial class BackendTable
             var e = _entries.Find(x => x.Route.Identity == b.Identity);
             if (e is null)
             {
-                e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
+                e = new BackendEntry(NewRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
                 e.AffinityToken = Token(e);
                 if (_started)

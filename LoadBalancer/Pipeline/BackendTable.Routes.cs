@@ -21,7 +21,7 @@ public sealed partial class BackendTable
             old.InFlight -= r.InFlight;
             old.OpenConnections -= r.OpenConnections;
         }
-        e.Route = _createRoute(b with { Url = old.Route.Url }, pool); // the label in /status and /metrics stays
+        e.Route = NewRoute(b with { Url = old.Route.Url }, pool); // the label in /status and /metrics stays
         e.Pool = pool;
         _byId.Add(e.Route.Id, e);
         if (old.InFlight == 0) Dispose(old);

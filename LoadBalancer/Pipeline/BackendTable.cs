@@ -31,7 +31,7 @@ public sealed partial class BackendTable
     readonly TimeProvider _time;
     readonly Action<StateChange> _onChange;
     readonly LbMetrics? _metrics;
-    readonly Random? _random;
+    Random? _random; // replaced at a checkpoint (Reseed)
     readonly ILogger _log;
 
     LbConfig _config;
@@ -49,8 +49,11 @@ public sealed partial class BackendTable
 
     /// <param name="drawSecret">Where an affinity secret comes from when lb.json sets none (a new
     /// random one per process by default; the journal records each draw, a replay gives them back).</param>
+    /// <param name="checkpoint">A replay from a journal file that begins with one: the table as it was
+    /// there (the routes are made in its order: see BackendTable.Checkpoint.cs).</param>
     public BackendTable(LbConfig config, Func<BackendConfig, PoolConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null, Func<byte[]>? drawSecret = null)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null, Func<byte[]>? drawSecret = null,
+        TableCheckpoint? checkpoint = null)
     {
         _drawSecret = drawSecret ?? Affinity.NewSecret;
         _log = log ?? NullLogger.Instance;
@@ -62,7 +65,8 @@ public sealed partial class BackendTable
         _config = config;
         _policy = BalancingPolicies.Create(config.Balancing, random, config.HashBalanceFactor);
         Forwarding = Settings(config);
-        Reconcile(config);
+        if (checkpoint is null) Reconcile(config);
+        else Restore(checkpoint);
         _started = true;
         PublishGauges(); // every backend's series at 0 before anything happened to it
     }

@@ -15,8 +15,8 @@ namespace LoadBalancer.Pipeline;
 // older one) and a new file starts: one rotation, so the disk holds at most twice the size. The
 // state task completes the channel when its loop ends; the writer then writes what is queued and
 // closes the file.   Go: for e := range journal { w.Write(line(e)) }
-public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log)
-    : BackgroundService
+public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log,
+    ChannelWriter<StateEvent>? stateTask = null) : BackgroundService
 {
     const int WriteAt = 64 * 1024;
 
@@ -48,7 +48,12 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
             {
                 while (batches.TryRead(out var batch))
                 {
-                    foreach (ref readonly var record in batch.Records) JournalLines.Write(_buffer, json, record);
+                    foreach (ref readonly var record in batch.Records)
+                    {
+                        if (record.Entry is JournalEntry.Checkpoint) StartFileWithCheckpoint();
+                        else if (record.Entry is JournalEntry.Gap) _checkpointAsked = false; // it may be in the gap: ask again
+                        JournalLines.Write(_buffer, json, record);
+                    }
                     Volatile.Write(ref _recordsRead, _recordsRead + batch.Count);
                     if (_buffer.WrittenCount >= WriteAt) WriteOut();
                 }
@@ -87,8 +92,11 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
         {
             try
             {
+                if (_file is not null && stateTask is not null && !_checkpointAsked && _file.Position + bytes.Length > config.MaxBytes / 10 * 9)
+                    _checkpointAsked = stateTask.TryWrite(CheckpointWanted.Instance); // events full: asked again at the next write
                 if (_file is not null && _file.Position + bytes.Length > config.MaxBytes && _file.Position > 0)
                 {
+                    // No checkpoint came in time: the new file begins without one (a replay of it reads PATH.1 first).
                     _file.Dispose();
                     _file = null;
                     Open(path, rotate: true);
@@ -105,6 +113,22 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
         }
         _buffer.ResetWrittenCount();
     }
+
+    // The checkpoint the state task made on our asking (at 90% of journal.maxSizeMB): what is
+    // before it goes to the file, which becomes PATH.1; the checkpoint begins the new PATH, so each
+    // file replays alone, and no record is in both or in neither.
+    void StartFileWithCheckpoint()
+    {
+        _checkpointAsked = false;
+        WriteOut();
+        if (_file is null || _file.Position == 0 || config.Path is not { } path) return;
+        _file.Dispose();
+        _file = null;
+        Open(path, rotate: true);
+        Log.JournalRotated(log, path);
+    }
+
+    bool _checkpointAsked;
 
     // A record is never split across files: a rotation happens between writes, and each write ends on a line.
     void Open(string path, bool rotate)

@@ -43,6 +43,13 @@ public sealed record Wake : StateEvent
     public static readonly Wake Instance = new();
 }
 
+/// <summary>The JournalWriter's file is full: the state task reseeds and records a checkpoint, with
+/// which the writer begins the next file (JournalEntry.Checkpoint).</summary>
+public sealed record CheckpointWanted : StateEvent
+{
+    public static readonly CheckpointWanted Instance = new();
+}
+
 /// <summary>The DnsResolver's answer for one discovered backend (its Key, as in lb.json):
 /// the addresses ("ip:port", sorted, capped) or, when the lookup failed or came back empty,
 /// null and the Error: the last addresses stay, marked stale.</summary>
