@@ -5,9 +5,9 @@ namespace LoadBalancer.Pipeline;
 
 // The state task's end of the journal channel: it only ever TryWrites, never waits for a disk.
 // Records go into a batch (structs: a pick costs no heap object) that is handed over (Flush) when
-// it is full, or at the end of a loop turn once it holds HandOverAt records or HandOverEvery has
-// passed since the last hand-over (the loop's wake timer makes sure a turn comes by then): the
-// channel's cost, and the writer's wake-up, are per batch, not per record or per turn. Before each record it adds the clock reading when
+// it is full, or at the end of a loop turn once HandOverEvery has passed since the last hand-over
+// (the loop's wake timer makes sure a turn comes by then): the channel's cost, and the writer's
+// wake-up, are per batch of up to BatchSize records, not per record or per turn. Before each record it adds the clock reading when
 // that changed (one per loop turn at most). A batch that does not fit is dropped whole and
 // counted; the next batch begins with a gap record saying how many records are missing, so a
 // replay knows exactly where it must stop. Only the state task calls Record and Flush (so the
@@ -17,10 +17,7 @@ public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock
     /// <summary>Records per batch at most: with the channel's capacity, the bound on what waits for the writer.</summary>
     public const int BatchSize = 256;
 
-    /// <summary>A turn's end hands the batch over from this many records...</summary>
-    public const int HandOverAt = 64;
-
-    /// <summary>...or when this long has passed since the last hand-over.</summary>
+    /// <summary>A turn's end hands a batch that is not full over when this long has passed since the last hand-over.</summary>
     public static readonly TimeSpan HandOverEvery = TimeSpan.FromMilliseconds(1);
 
     long _handedOverAt; // the clock's timestamp
@@ -82,12 +79,12 @@ public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock
 
     int Waiting => _batch.Count - (_pendingGap > 0 ? 1 : 0);
 
-    /// <summary>The state loop's turn is over: hands the batch over when it is big enough or old
-    /// enough. True when records still wait (the loop then comes round within HandOverEvery).</summary>
+    /// <summary>The state loop's turn is over: hands the batch over when HandOverEvery has passed.
+    /// True when records still wait (the loop then comes round within HandOverEvery).</summary>
     public bool EndTurn()
     {
         if (Waiting == 0) return false;
-        if (Waiting < HandOverAt && clock.GetElapsedTime(_handedOverAt) < HandOverEvery) return true;
+        if (clock.GetElapsedTime(_handedOverAt) < HandOverEvery) return true;
         Flush();
         return false;
     }

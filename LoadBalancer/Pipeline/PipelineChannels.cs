@@ -72,7 +72,7 @@ public sealed class PipelineChannels
         SingleWriter = true,
     });
 
-    /// <summary>In batches (Journal.BatchSize records at most, Journal.HandOverAt or more unless
-    /// Journal.HandOverEvery passed): 131,072 records at most wait for the writer.</summary>
+    /// <summary>In batches (full ones of Journal.BatchSize records, or what Journal.HandOverEvery
+    /// gathered): 131,072 records at most wait for the writer.</summary>
     public const int JournalCapacity = 512;
 }
