@@ -178,6 +178,31 @@ public sealed class JournalRoundTripTests
         Assert.Equal(0, journal.Dropped);
     }
 
+    // The free list: a batch the writer has emptied is the one the state task fills next.
+    [Fact]
+    public void Journal_BatchBackOnTheFreeList_IsFilledAgain()
+    {
+        var channels = new PipelineChannels();
+        var journal = new Journal(channels.Journal.Writer, new StateClock(new FakeTimeProvider()), channels.JournalFree.Reader);
+        journal.Start(1, TestConfigs.Create(Urls[0]));
+        Assert.True(channels.Journal.Reader.TryRead(out var first));
+        journal.Record(new JournalEntry.StatusTaken()); // goes into a batch taken before first came back
+        journal.Flush();
+        Assert.True(channels.Journal.Reader.TryRead(out var second));
+        Assert.NotSame(first, second);
+        first.Clear();
+        Assert.True(channels.JournalFree.Writer.TryWrite(first)); // as the writer does
+        journal.Record(new JournalEntry.Explained());
+        journal.Flush();
+        journal.Record(new JournalEntry.Explained());
+        journal.Flush();
+        Assert.True(channels.Journal.Reader.TryRead(out var third)); // filled before first came back
+        Assert.NotSame(first, third);
+        Assert.True(channels.Journal.Reader.TryRead(out var fourth));
+        Assert.Same(first, fourth);
+        Assert.Equal([new JournalEntry.Explained()], fourth.Records.ToArray().Select(r => r.ToEntry()));
+    }
+
     // The loop hands a small batch over only when HandOverEvery has passed; if no message comes,
     // its own timer brings it round for that, so a quiet balancer's last records still reach the file.
     [Fact]

@@ -11,8 +11,9 @@ namespace LoadBalancer.Pipeline;
 // that changed (one per loop turn at most). A batch that does not fit is dropped whole and
 // counted; the next batch begins with a gap record saying how many records are missing, so a
 // replay knows exactly where it must stop. Only the state task calls Record and Flush (so the
-// counts are plain fields); Dropped is read by /metrics.
-public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock)
+// counts are plain fields); Dropped is read by /metrics. The writer hands the emptied batches
+// back through journalfree (a free list), so under load no batch is allocated.
+public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock, ChannelReader<JournalBatch>? free = null)
 {
     /// <summary>Records per batch at most: with the channel's capacity, the bound on what waits for the writer.</summary>
     public const int BatchSize = 256;
@@ -22,7 +23,7 @@ public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock
 
     long _handedOverAt; // the clock's timestamp
 
-    JournalBatch _batch = new(16);
+    JournalBatch _batch = new(BatchSize);
     long _pendingGap, _dropped;
     DateTimeOffset? _lastClock;
     List<byte[]>? _secretsBeforeStart = [];
@@ -98,7 +99,7 @@ public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock
         _handedOverAt = clock.GetTimestamp();
         if (writer.TryWrite(_batch))
         {
-            _batch = new JournalBatch(Math.Min(BatchSize, Math.Max(16, _batch.Count)));
+            _batch = free is not null && free.TryRead(out var empty) ? empty : new JournalBatch(BatchSize); // the writer's, back
             _pendingGap = 0;
             return;
         }

@@ -16,7 +16,7 @@ namespace LoadBalancer.Pipeline;
 // state task completes the channel when its loop ends; the writer then writes what is queued and
 // closes the file.   Go: for e := range journal { w.Write(line(e)) }
 public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log,
-    ChannelWriter<StateEvent>? stateTask = null) : BackgroundService
+    ChannelWriter<StateEvent>? stateTask = null, ChannelWriter<JournalBatch>? free = null) : BackgroundService
 {
     const int WriteAt = 64 * 1024;
 
@@ -55,6 +55,8 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
                         JournalLines.Write(_buffer, json, record);
                     }
                     Volatile.Write(ref _recordsRead, _recordsRead + batch.Count);
+                    batch.Clear();
+                    free?.TryWrite(batch); // back to the state task; when the free list is full, to the GC
                     if (_buffer.WrittenCount >= WriteAt) WriteOut();
                 }
                 WriteOut(); // the channel is empty: nothing waits in the buffer

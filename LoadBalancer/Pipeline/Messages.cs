@@ -12,7 +12,8 @@ namespace LoadBalancer.Pipeline;
 //   periods            ConfigWatcher -> Ticker           TimeSpan: a new probe interval after a reload
 //   accesslog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
 //   accesslogsettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
-//   journal            BackendState  -> JournalWriter    JournalEntry: every message it applied, TryWrite only
+//   journal            BackendState  -> JournalWriter    JournalBatch: every message it applied (JournalRecord), TryWrite only
+//   journalfree        JournalWriter -> BackendState     JournalBatch: written and emptied, to fill again (a free list)
 
 public readonly record struct Tick(DateTimeOffset At);
 
