@@ -22,7 +22,7 @@ public sealed class JournalWriterTests
             var channels = new PipelineChannels();
             var clock = new StateClock(TimeProvider.System);
             var journal = new Journal(channels.Journal.Writer, clock);
-            var writer = new JournalWriter(channels.Journal.Reader, new JournalConfig(path, 64 * 1024), NullLogger<JournalWriter>.Instance, channels.Events.Writer);
+            var writer = new JournalWriter(channels.Journal.Reader, new JournalConfig(path, 256 * 1024), NullLogger<JournalWriter>.Instance, channels.Events.Writer);
             var routes = new RouteFactory();
             var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(7));
             journal.Start(7, config);
@@ -30,23 +30,21 @@ public sealed class JournalWriterTests
             await writer.StartAsync(CancellationToken.None);
             await state.StartAsync(CancellationToken.None);
             var client = new StateClient(channels);
-            var rotated = 0L;
-            for (var i = 0; i < 6000; i++) // about 1.1 MB of records: the 64 KiB file fills over and over
+            for (var i = 0; i < 12000; i++) // about 2.2 MB of records: the 256 KiB file fills over and over
             {
                 var pick = await client.PickAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
                 if (i % 5 == 4) await client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.ConnectRefused, 0)); // some ejections too
                 else await client.TellAsync(new RequestOutcome(pick.Backend!, Outcome.Response, 200));
-                if (File.Exists(path + ".1")) rotated++;
             }
             await state.StopAsync(CancellationToken.None);
             await writer.StopAsync(CancellationToken.None);
 
-            Assert.True(rotated > 0, "the journal never rotated");
+            Assert.True(File.Exists(path + ".1"), "the journal never rotated");
             Assert.Equal(0, journal.Dropped);
             var current = File.ReadAllLines(path);
             var previous = File.ReadAllLines(path + ".1");
             Assert.StartsWith("{\"t\":\"checkpoint\"", current[0]);
-            Assert.True(new FileInfo(path).Length <= 64 * 1024 && new FileInfo(path + ".1").Length <= 64 * 1024);
+            Assert.True(new FileInfo(path).Length <= 384 * 1024 && new FileInfo(path + ".1").Length <= 384 * 1024); // passed by half at most while a checkpoint comes
 
             foreach (var (file, lines) in new[] { (path, current), (path + ".1", previous) })
             {

@@ -8,13 +8,15 @@ using Microsoft.Extensions.Logging;
 namespace LoadBalancer.Pipeline;
 
 // Stage 7, the state journal: a consumer at the end of a bounded channel with a task of its own,
-// as the access log is. Reads the batches of records the state task made (Journal.cs: TryWrite only),
-// writes each record as one JSON line (JournalLines) into its own buffer, and writes the buffer to journal.path when it passes
-// 64 KiB and whenever the channel is empty. At startup an existing file is moved to PATH.1 (the
-// previous run); when the file would pass journal.maxSizeMB it is moved to PATH.1 (replacing the
-// older one) and a new file starts: one rotation, so the disk holds at most twice the size. The
-// state task completes the channel when its loop ends; the writer then writes what is queued and
-// closes the file.   Go: for e := range journal { w.Write(line(e)) }
+// as the access log is. Reads the batches of records the state task made (Journal.cs: TryWrite
+// only), writes each record as one JSON line (JournalLines) into its own buffer, writes the buffer
+// to journal.path when it passes 64 KiB and whenever the channel is empty, and hands each emptied
+// batch back (journalfree). At startup an existing file is moved to PATH.1 (the previous run).
+// Rotation: at 90% of journal.maxSizeMB it asks the state task for a checkpoint (CheckpointWanted
+// on events); the checkpoint record, when it comes through the channel in its place, ends the
+// file, which becomes PATH.1 (replacing the older one), and begins the new PATH, so each file
+// replays alone. The state task completes the channel when its loop ends; the writer then writes
+// what is queued and closes the file.   Go: for batch := range journal { w.Write(lines(batch)); free <- batch }
 public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log,
     ChannelWriter<StateEvent>? stateTask = null, ChannelWriter<JournalBatch>? free = null) : BackgroundService
 {
@@ -96,9 +98,13 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
             {
                 if (_file is not null && stateTask is not null && !_checkpointAsked && _file.Position + bytes.Length > config.MaxBytes / 10 * 9)
                     _checkpointAsked = stateTask.TryWrite(CheckpointWanted.Instance); // events full: asked again at the next write
-                if (_file is not null && _file.Position + bytes.Length > config.MaxBytes && _file.Position > 0)
+                // The checkpoint comes behind the batches queued before it (the state task answers
+                // an ask it took even while it stops): the file may pass its size while it comes,
+                // by half at most, asking again as it goes; past that the new file begins without
+                // one (a replay of it reads PATH.1 first).
+                var limit = stateTask is null ? config.MaxBytes : config.MaxBytes + config.MaxBytes / 2;
+                if (_file is not null && _file.Position + bytes.Length > limit && _file.Position > 0)
                 {
-                    // No checkpoint came in time: the new file begins without one (a replay of it reads PATH.1 first).
                     _file.Dispose();
                     _file = null;
                     Open(path, rotate: true);
