@@ -220,7 +220,8 @@ public static class Program
         if (journal is not null)
         {
             builder.Services.AddSingleton(journal); // for the dashboard's drop count
-            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>(), channels.Events.Writer, channels.JournalFree.Writer));
+            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>(), channels.Events.Writer, channels.JournalFree.Writer,
+                channels.Events.Reader.Completion));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
         }
         builder.Services.AddSingleton(sp =>

@@ -11,6 +11,13 @@ namespace LoadBalancer.Pipeline;
 public sealed partial class BackendTable
 {
     int _lastRoute; // the newest route id made: a replay from a checkpoint goes on from it
+    readonly Queue<GoneRoute> _gone = new(); // the last GoneRoute.Kept routes the table let go
+
+    void Gone(BackendRoute r)
+    {
+        if (_gone.Count == GoneRoute.Kept) _gone.Dequeue();
+        _gone.Enqueue(new GoneRoute(r.Id, r.Url, r.Key, r.Address));
+    }
 
     BackendRoute NewRoute(BackendConfig b, PoolConfig pool)
     {
@@ -45,7 +52,7 @@ public sealed partial class BackendTable
                 e.InFlight, e.Requests, e.Failures, e.OpenConnections, e.CurrentWeight))],
             [.. _retired.Values.Select(r => new RetiredCheckpoint(r.Route.Id, r.Entry.Route.Id, ConfigOf(r.Route), r.InFlight, r.OpenConnections))],
             [.. _discovered.Select(d => new DiscoveredCheckpoint(d.Key, d.Value.Addresses, d.Value.Error))],
-            [.. waiters], _queue.LastId, _budget.Now, _budget.Counted());
+            [.. waiters], _queue.LastId, _budget.Now, _budget.Counted(), [.. _gone]);
     }
 
     // What a route was made from, as far as a table made from a checkpoint needs it.
@@ -88,6 +95,7 @@ public sealed partial class BackendTable
         _queue.LastId = c.LastWaiter;
         _budget.Restore(c.BudgetNow, c.BudgetSlots);
         _lastRoute = c.LastRoute;
+        foreach (var g in c.Gone) _gone.Enqueue(g);
     }
 
     /// <summary>A replay from a checkpoint: a pick that was waiting in the queue, in queue order.</summary>

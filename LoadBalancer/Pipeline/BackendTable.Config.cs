@@ -92,6 +92,7 @@ public sealed partial class BackendTable
     {
         _entries.Remove(e);
         _byId.Remove(e.Route.Id);
+        Gone(e.Route);
         _gaugesChanged = true; // its series leave /metrics with the next snapshot
         e.Route.Dispose();
         Report(e, new StateChange(e.Route, BackendHealth.Draining, new StateReason.Drained(), Removed: true), BackendHealth.Draining,

@@ -32,6 +32,7 @@ public sealed partial class BackendTable
     {
         _retired.Remove(old.Route.Id);
         _byId.Remove(old.Route.Id);
+        Gone(old.Route);
         // Its connections close with its pool; their close notes come after the route has left
         // _byId and are ignored, so they are counted closed here.
         old.Entry.OpenConnections -= old.OpenConnections;

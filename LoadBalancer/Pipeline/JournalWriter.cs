@@ -18,7 +18,7 @@ namespace LoadBalancer.Pipeline;
 // replays alone. The state task completes the channel when its loop ends; the writer then writes
 // what is queued and closes the file.   Go: for batch := range journal { w.Write(lines(batch)); free <- batch }
 public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log,
-    ChannelWriter<StateEvent>? stateTask = null, ChannelWriter<JournalBatch>? free = null) : BackgroundService
+    ChannelWriter<StateEvent>? stateTask = null, ChannelWriter<JournalBatch>? free = null, Task? stateTaskInboxDone = null) : BackgroundService
 {
     const int WriteAt = 64 * 1024;
 
@@ -57,11 +57,10 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
                         JournalLines.Write(_buffer, json, record);
                     }
                     Volatile.Write(ref _recordsRead, _recordsRead + batch.Count);
+                    if (_buffer.WrittenCount >= WriteAt || !batches.TryPeek(out _)) WriteOut(); // full, or nothing more waits
                     batch.Clear();
-                    free?.TryWrite(batch); // back to the state task; when the free list is full, to the GC
-                    if (_buffer.WrittenCount >= WriteAt) WriteOut();
+                    free?.TryWrite(batch); // back to the state task (written out, checkpoint asked if due); when the free list is full, to the GC
                 }
-                WriteOut(); // the channel is empty: nothing waits in the buffer
             }
         }
         finally
@@ -101,8 +100,12 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
                 // The checkpoint comes behind the batches queued before it (the state task answers
                 // an ask it took even while it stops): the file may pass its size while it comes,
                 // by half at most, asking again as it goes; past that the new file begins without
-                // one (a replay of it reads PATH.1 first).
-                var limit = stateTask is null ? config.MaxBytes : config.MaxBytes + config.MaxBytes / 2;
+                // one (a replay of it reads PATH.1 first). Once the state task has taken its last
+                // event (stateTaskInboxDone) none can come: what is left, at most the channel's
+                // content, goes into this file rather than a new one that no replay could start.
+                var limit = stateTask is null ? config.MaxBytes
+                    : stateTaskInboxDone?.IsCompleted == true ? long.MaxValue
+                    : config.MaxBytes + config.MaxBytes / 2;
                 if (_file is not null && _file.Position + bytes.Length > limit && _file.Position > 0)
                 {
                     _file.Dispose();

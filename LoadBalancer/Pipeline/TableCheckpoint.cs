@@ -20,7 +20,16 @@ public sealed record TableCheckpoint(
     WaiterCheckpoint[] Queue,
     long LastWaiter,
     long BudgetNow,
-    int[] BudgetSlots);
+    int[] BudgetSlots,
+    GoneRoute[] Gone);
+
+/// <summary>A route the table no longer has (its backend removed, or a retired pool closed), of the
+/// last Kept: a retry after the checkpoint may still name it in its exclude list, which the table
+/// compares by identity.</summary>
+public sealed record GoneRoute(int Route, string Url, string Key, string? Address)
+{
+    public const int Kept = 1024;
+}
 
 /// <summary>One backend, in table order. Backend: what its route was made from.</summary>
 public sealed record BackendCheckpoint(

@@ -57,6 +57,7 @@ public sealed class Replayer
             },
         };
         _nextId = c.LastRoute;
+        foreach (var g in c.Gone) _routes[g.Route] = new BackendRoute(g.Route, g.Url, g.Key, NeverSends) { Address = g.Address };
         foreach (var w in c.Queue)
         {
             var request = new PickRequest(w.Exclude is null ? null : Array.ConvertAll(w.Exclude, Route), Reply<Pick>.Rent(), AbortFor(w.Pick),
