@@ -11,8 +11,14 @@
 //
 // The last two lines are the queue mode (issue 12): the limit binding, 64 askers, 40 of them waiting.
 //
+// First, the direct table (issue 16): the state task's own work per pick + outcome, calling
+// BackendTable as the loop does (no channel), for each policy with 3 and with 3,000 backends,
+// 16 picks outstanding (each new pick releases the oldest). "+ gauges" adds one PublishGauges per
+// pick + outcome (a loop turn per message, the worst case), with metrics on.
+//
 //   dotnet run -c Release scripts/pickbench.cs                  # all cores
 //   taskset -c 1 dotnet run -c Release scripts/pickbench.cs     # one core, like the balancer in compare.sh
+//   taskset -c 1 dotnet run -c Release scripts/pickbench.cs -- direct   # the direct table only
 //
 // Prints per mode and concurrency:
 //   rt/s            round trips per second;
@@ -25,11 +31,13 @@
 //                   few cores this is mostly queueing behind the other askers, not work;
 //   B/rt            bytes allocated per round trip (the benchmark's own Task.Yield included).
 using System.Diagnostics;
+using System.Text;
 using LoadBalancer.Configuration;
 using LoadBalancer.Pipeline;
 using Microsoft.Extensions.Logging.Abstractions;
 
-var seconds = args.Length > 0 ? double.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 3;
+var directOnly = args.Contains("direct");
+var seconds = args.FirstOrDefault(a => a != "direct") is { } s ? double.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 3;
 var config = ConfigLoader.Parse("""{ "backends": [ {"url":"http://127.0.0.1:1"}, {"url":"http://127.0.0.1:2"}, {"url":"http://127.0.0.1:3"} ] }"""u8.ToArray(), "bench.json");
 var nextId = 0;
 BackendTable NewTable(LbConfig? c = null) => new(c ?? config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), TimeProvider.System, _ => { });
@@ -37,6 +45,29 @@ var hashed = config with { Balancing = BalancingNames.ConsistentHash };
 var keys = Enumerable.Range(0, 1000).Select(i => LoadBalancer.Balancing.KeyHash.Of($"user-{i}")).ToArray();
 
 Console.WriteLine($"cores seen: {Environment.ProcessorCount}, GC server: {System.Runtime.GCSettings.IsServerGC}, {seconds}s per row");
+
+// Direct: BackendTable.Choose + Apply on one thread, per policy and backend count (after a
+// throwaway pass, so that the first row is not the one that pays for the JIT).
+foreach (var policy in BalancingNames.All)
+{
+    using var warm = new LoadBalancer.Admin.LbMetrics($"pickbench-warm-{policy}");
+    Direct(NewDirectTable(config with { Balancing = policy }, null), policy, TimeSpan.FromSeconds(0.3), publish: false);
+    Direct(NewDirectTable(config with { Balancing = policy }, warm), policy, TimeSpan.FromSeconds(0.3), publish: true);
+}
+Console.WriteLine($"{"direct: us per pick + outcome",-32} {"backends",8} {"us",8} {"+ gauges",9} {"B/pick",7}");
+foreach (var policy in new[] { BalancingNames.RoundRobin, BalancingNames.LeastConnections, BalancingNames.PowerOfTwo, BalancingNames.Random, BalancingNames.ConsistentHash })
+    foreach (var count in new[] { 3, 3000 })
+    {
+        var urls = string.Join(", ", Enumerable.Range(1, count).Select(i => $"{{\"url\":\"http://127.0.0.1:{10000 + i}\"}}"));
+        var many = ConfigLoader.Parse(Encoding.UTF8.GetBytes($"{{ \"balancing\": \"{policy}\", \"backends\": [ {urls} ] }}"), "bench.json");
+        var plain = Direct(NewDirectTable(many, null), policy, TimeSpan.FromSeconds(Math.Min(1, seconds)), publish: false); // warm up
+        plain = Direct(NewDirectTable(many, null), policy, TimeSpan.FromSeconds(seconds), publish: false);
+        using var metrics = new LoadBalancer.Admin.LbMetrics($"pickbench-{policy}-{count}");
+        var gauged = Direct(NewDirectTable(many, metrics), policy, TimeSpan.FromSeconds(seconds), publish: true);
+        Console.WriteLine($"{policy,-32} {count,8} {plain.Us,8:0.000} {gauged.Us,9:0.000} {plain.Bytes,7:0}");
+    }
+if (directOnly) return;
+Console.WriteLine();
 Console.WriteLine($"{"",-22} {"",6} {"",12} {"CPU us/rt",-15} {"wait us",-26}");
 Console.WriteLine($"{"mode",-22} {"askers",6} {"rt/s",12} {"p50",7} {"p99",7} {"p50",8} {"p99",8} {"p99.9",8} {"B/rt",7}");
 
@@ -130,6 +161,32 @@ BackendTable NewLimitedTable() => new(limited, b => new BackendRoute(++nextId, b
     QueueTableOnly(NewLimitedTable(), 64, TimeSpan.FromSeconds(Math.Min(2, seconds))); // warm up
     var (perPick, bytes, waiting) = QueueTableOnly(NewLimitedTable(), 64, TimeSpan.FromSeconds(seconds));
     Console.WriteLine($"queue: state task only, 64 askers, limit 8 x 3: {perPick * 1000:0} ns CPU per pick (an outcome handing its slot to the oldest waiter + a new pick queued), {bytes:0} B/pick, {waiting} waiting");
+}
+
+BackendTable NewDirectTable(LbConfig c, LoadBalancer.Admin.LbMetrics? metrics) =>
+    new(c, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), TimeProvider.System, _ => { }, metrics, new Random(1));
+
+// One thread calls the table as the state loop would: a pick (with a hash key for
+// consistent-hash), and the outcome of the pick made 16 picks before (16 in flight).
+(double Us, double Bytes) Direct(BackendTable table, string policy, TimeSpan duration, bool publish)
+{
+    const int Outstanding = 16;
+    var held = new Queue<BackendRoute>(Outstanding);
+    var hashed = policy == BalancingNames.ConsistentHash;
+    long n = 0;
+    var allocated = GC.GetAllocatedBytesForCurrentThread();
+    var cpu0 = Environment.CpuUsage.TotalTime;
+    var stopAt = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+    while ((n & 1023) != 0 || Stopwatch.GetTimestamp() < stopAt)
+    {
+        var pick = table.Choose(null, hashed ? new RequestKey(keys[n % keys.Length], null) : default);
+        held.Enqueue(pick.Backend!);
+        if (held.Count > Outstanding) table.Apply(new RequestOutcome(held.Dequeue(), Outcome.Response, 200));
+        if (publish) table.PublishGauges();
+        n++;
+    }
+    var cpu = (Environment.CpuUsage.TotalTime - cpu0).TotalMicroseconds;
+    return (cpu / n, (GC.GetAllocatedBytesForCurrentThread() - allocated) / (double)n);
 }
 
 static (double UsPerPick, double BytesPerPick, int Waiting) QueueTableOnly(BackendTable table, int askers, TimeSpan duration)

@@ -138,4 +138,70 @@ public sealed class ConsistentHashPolicyTests
         Probe("http://c:1", true); // healthy again
         Assert.Equal(before, Picks());
     }
+
+    // A reload that adds a backend: the keys that move all move to it (the ring's other points
+    // stay where they were), about its share of them, and they leave it again when it goes.
+    [Fact]
+    public void Table_BackendAddedAndRemoved_OnlyItsKeysMove()
+    {
+        var time = new FakeTimeProvider();
+        var urls = new[] { "http://a:1", "http://b:1", "http://c:1", "http://d:1" };
+        var config = TestConfigs.Create(urls) with { Balancing = BalancingNames.ConsistentHash, HashBalanceFactor = 0 };
+        var table = new BackendTable(config, new RouteFactory().Create, time, _ => { });
+        var before = Assign(table, 2000);
+
+        table.Reconcile(TestConfigs.Create([.. urls, "http://e:1"]) with { Balancing = BalancingNames.ConsistentHash, HashBalanceFactor = 0 });
+        var added = Assign(table, 2000);
+        var moved = before.Keys.Where(k => before[k] != added[k]).ToList();
+        Assert.All(moved, k => Assert.Equal("http://e:1", added[k]));
+        Assert.InRange(moved.Count, 2000 / 5 * 0.8, 2000 / 5 * 1.2);
+
+        table.Reconcile(config);
+        Assert.Equal(before, Assign(table, 2000));
+    }
+
+    // Slow start: a backend back from being down takes back a share of its keys that grows with
+    // its effective weight (10% at once, all of them once the ramp is over), always the same keys
+    // growing, so two balancers agree at each moment; the others wait on their next backend.
+    [Fact]
+    public void Table_BackendWarmingUp_TakesBackAGrowingShareOfItsOwnKeys()
+    {
+        var time = new FakeTimeProvider();
+        var routes = new RouteFactory();
+        var urls = new[] { "http://a:1", "http://b:1", "http://c:1", "http://d:1" };
+        var config = TestConfigs.Create(urls) with { Balancing = BalancingNames.ConsistentHash, HashBalanceFactor = 0 };
+        config = config with { Admission = config.Admission with { SlowStart = TimeSpan.FromSeconds(10) } };
+        var table = new BackendTable(config, routes.Create, time, _ => { });
+        void Probe(bool pass)
+        {
+            for (var i = 0; i < 2; i++) table.Apply(new ProbeResult(routes["http://c:1"], time.GetUtcNow(), pass ? 200 : 500, TimeSpan.Zero, null));
+        }
+        var before = Assign(table, 4000);
+        var its = before.Keys.Where(k => before[k] == "http://c:1").ToHashSet();
+        Probe(false);
+        var down = Assign(table, 4000);
+        Probe(true); // back, warming: 10% of its weight
+
+        var previous = new HashSet<int>();
+        foreach (var (seconds, share) in new[] { (0, 0.1), (5, 0.55), (10, 1.0) })
+        {
+            time.Advance(TimeSpan.FromSeconds(seconds) - (time.GetUtcNow() - table.Entries[2].WarmingSince!.Value));
+            var now = Assign(table, 4000);
+            var back = its.Where(k => now[k] == "http://c:1").ToHashSet();
+            Assert.InRange(back.Count, its.Count * share - its.Count * 0.05, its.Count * share + its.Count * 0.05);
+            Assert.Superset(previous, back); // the same keys, and more of them
+            Assert.All(its.Except(back), k => Assert.Equal(down[k], now[k])); // the rest stay where they went meanwhile
+            Assert.All(before.Keys.Except(its), k => Assert.Equal(before[k], now[k])); // nobody else's key moves
+            previous = back;
+            if (seconds == 10) break;
+        }
+        Assert.Equal(before, Assign(table, 4000));
+    }
+
+    static Dictionary<int, string> Assign(BackendTable table, int keys) => Enumerable.Range(0, keys).ToDictionary(i => i, i =>
+    {
+        var pick = table.Choose(null, new RequestKey(Key(i), null)).Backend!;
+        table.Apply(new RequestOutcome(pick, Outcome.Response, 200));
+        return pick.Url;
+    });
 }

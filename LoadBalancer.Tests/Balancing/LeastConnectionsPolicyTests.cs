@@ -1,4 +1,5 @@
 using LoadBalancer.Balancing;
+using LoadBalancer.Pipeline;
 using static LoadBalancer.Tests.Balancing.PolicyTestEntries;
 
 namespace LoadBalancer.Tests.Balancing;
@@ -35,6 +36,23 @@ public sealed class LeastConnectionsPolicyTests
         var entries = Create(1, 1, 1);
 
         Assert.Equal("a b c a b c", Picks(_policy, entries, 6));
+    }
+
+    // What a pick calls: the index's least-loaded search from the rotating start, with no scan.
+    [Fact]
+    public void Choose_ThroughTheIndex_FewestPerWeightAndTiesRotate()
+    {
+        var entries = Create(1, 1, 1, 2);
+        var index = new BackendIndex();
+        index.Rebuild(entries);
+        entries[1].InFlight = 1; // b: 1 per weight, the others 0
+
+        // The start moves one on at each pick; the first of the least loaded from there wins.
+        Assert.Equal("a c c d", string.Join(" ", Enumerable.Range(0, 4).Select(_ => Name(_policy.Choose(index, null)))));
+        entries[3].InFlight = 1; // d: 0.5 per weight
+        Assert.Equal("a c c a", string.Join(" ", Enumerable.Range(0, 4).Select(_ => Name(_policy.Choose(index, null)))));
+        entries[0].InFlight = entries[2].InFlight = 1;
+        Assert.Equal("d d", string.Join(" ", Enumerable.Range(0, 2).Select(_ => Name(_policy.Choose(index, null)))));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using LoadBalancer.Balancing;
+using LoadBalancer.Pipeline;
 using static LoadBalancer.Tests.Balancing.PolicyTestEntries;
 
 namespace LoadBalancer.Tests.Balancing;
@@ -14,6 +15,16 @@ public sealed class RoundRobinPolicyTests
 
         Assert.Equal("a a b a c a a", Picks(_policy, entries, 7));
         Assert.Equal("a a b a c a a", Picks(_policy, entries, 7)); // and again, period 7
+    }
+
+    // What a pick calls: the same sequence from the index's per-weight heaps, with no scan.
+    [Fact]
+    public void Choose_Weights511ThroughTheIndex_NginxSmoothOrder()
+    {
+        var index = new BackendIndex();
+        index.Rebuild(Create(5, 1, 1));
+
+        Assert.Equal("a a b a c a a a a b a c a a", string.Join(" ", Enumerable.Range(0, 14).Select(_ => Name(_policy.Choose(index, null)))));
     }
 
     [Fact]

@@ -11,11 +11,11 @@ public sealed class Ask
     readonly CancellationTokenSource _client = new();
     Pick? _read;
 
-    public Ask(BackendRoute[]? exclude = null)
+    public Ask(BackendRoute[]? exclude = null, RequestKey key = default)
     {
         var reply = Reply<Pick>.Rent();
         _answer = reply.Task;
-        Request = new PickRequest(exclude, reply, _client.Token);
+        Request = new PickRequest(exclude, reply, _client.Token, key);
     }
 
     public PickRequest Request { get; }
@@ -32,9 +32,9 @@ public sealed class Ask
     /// <summary>The client goes away (RequestAborted fires).</summary>
     public void Abort() => _client.Cancel();
 
-    public static Ask Send(BackendTable table, BackendRoute[]? exclude = null)
+    public static Ask Send(BackendTable table, BackendRoute[]? exclude = null, RequestKey key = default)
     {
-        var ask = new Ask(exclude);
+        var ask = new Ask(exclude, key);
         ask.Waiter = table.Pick(ask.Request);
         return ask;
     }

@@ -26,6 +26,9 @@ public sealed class RouteFactory
 
     public int Count => _created.Count;
 
+    /// <summary>Every route made, in order (retired and removed ones too).</summary>
+    public IReadOnlyList<BackendRoute> All => _created.Select(c => c.Route).ToList();
+
     /// <summary>The most recent route made for this URL.</summary>
     public BackendRoute this[string url] => _created.Last(c => c.Route.Url == url).Route;
 

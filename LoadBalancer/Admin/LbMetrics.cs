@@ -12,8 +12,8 @@ namespace LoadBalancer.Admin;
 //   - the request handlers: the request-duration histogram, from their own clock and the response
 //     they sent; they read no backend state for it;
 //   - the gauges (in flight, healthy, open connections) are observed at scrape time from the last
-//     BackendGauges snapshot the state task published: an immutable array swapped whole, so a
-//     removed backend is simply absent from the next one and its series disappear.
+//     BackendGaugesSnapshot the state task published: immutable, swapped whole, so a removed
+//     backend is simply absent from the next one and its series disappear.
 public sealed class LbMetrics : IDisposable
 {
     public const string MeterName = "LoadBalancer", RequestDurationName = "loadbalancer.request.duration"; // the dashboard listens to the latter
@@ -29,7 +29,7 @@ public sealed class LbMetrics : IDisposable
     readonly Histogram<double> _queueWaitSeconds;
     long _reloadsApplied, _reloadsRejected, _accessLogDropped, _queueFull, _queueTimeout, _retriesDenied;
     int _queueLength;
-    BackendGauges[] _gauges = [];
+    BackendGaugesSnapshot _gauges = BackendGaugesSnapshot.Empty;
 
     static readonly string[] Codes = Enumerable.Range(0, 600).Select(i => i.ToString()).ToArray();
     static readonly string[] CodeClasses = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -143,18 +143,19 @@ public sealed class LbMetrics : IDisposable
     static string CodeClass(int status) => status is >= 100 and < 600 ? CodeClasses[status / 100 - 1] : "other";
 
     /// <summary>From the state task: every backend's gauges as they are now. Replaces the last
-    /// snapshot whole; the array is never written again.</summary>
-    public void Publish(BackendGauges[] gauges) => Volatile.Write(ref _gauges, gauges);
+    /// snapshot whole; a snapshot never changes.</summary>
+    public void Publish(BackendGaugesSnapshot gauges) => Volatile.Write(ref _gauges, gauges);
 
-    /// <summary>The snapshot last published (for the state task, to skip publishing an equal one).</summary>
-    public BackendGauges[] Published => Volatile.Read(ref _gauges);
+    /// <summary>The snapshot last published (for the state task, to make the next one from it).</summary>
+    public BackendGaugesSnapshot Published => Volatile.Read(ref _gauges);
 
     // At scrape time, on the exporter's thread: only the published snapshot is read.
     IEnumerable<Measurement<long>> Observe(Func<BackendGauges, long> value)
     {
         var gauges = Volatile.Read(ref _gauges);
-        var measurements = new Measurement<long>[gauges.Length];
-        for (var i = 0; i < gauges.Length; i++) measurements[i] = new(value(gauges[i]), Tags(gauges[i].Backend, gauges[i].Address));
+        var measurements = new Measurement<long>[gauges.Count];
+        var i = 0;
+        foreach (var g in gauges) measurements[i++] = new(value(g), Tags(g.Backend, g.Address));
         return measurements;
     }
 

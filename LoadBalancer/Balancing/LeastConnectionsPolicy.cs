@@ -5,10 +5,14 @@ using LoadBalancer.Pipeline;
 namespace LoadBalancer.Balancing;
 
 // Fewest in-flight requests per unit of effective weight. Ties rotate (the scan starts one further each
-// time), so idle backends share the traffic instead of the first one taking it all.
+// time), so idle backends share the traffic instead of the first one taking it all. A pick finds
+// the same one in the index's segment tree (BackendIndex.LeastLoaded) without the scan.
 public sealed class LeastConnectionsPolicy : IBalancingPolicy
 {
     uint _start;
+
+    public BackendEntry Choose(BackendIndex candidates, PickContext? context) =>
+        candidates.LeastLoaded((int)(_start++ % (uint)candidates.Count));
 
     public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
     {

@@ -10,6 +10,18 @@ public sealed class PowerOfTwoPolicy(Random random) : IBalancingPolicy
 {
     public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible) => Pick(eligible, random).Chosen;
 
+    // The same draws, the two sampled found by rank in the index.
+    public BackendEntry Choose(BackendIndex candidates, PickContext? context)
+    {
+        var n = candidates.Count;
+        if (n == 1) return candidates.Nth(0);
+        var i = random.Next(n);
+        var j = random.Next(n - 1);
+        if (j >= i) j++;
+        BackendEntry a = candidates.Nth(i), b = candidates.Nth(j);
+        return Load.Less(b, a) ? b : a;
+    }
+
     // The same rule on the dry run's own draw: the live source is not touched.
     public PolicyChoice Explain(ReadOnlySpan<BackendEntry> eligible, Random draw)
     {

@@ -8,9 +8,12 @@ namespace LoadBalancer.Balancing;
 // candidate's weight to its running weight, takes the largest, and subtracts the total from it.
 // Weights 5,1,1 give a a b a c a a. Only eligible backends take part, so with one of three
 // equal backends down the other two alternate: the tutorial's "all to the first healthy one"
-// cannot happen.
+// cannot happen. A pick does this through SmoothRoundRobin, which keeps the same sequence
+// without visiting every backend.
 public sealed class RoundRobinPolicy : IBalancingPolicy
 {
+    public BackendEntry Choose(BackendIndex candidates, PickContext? context) => candidates.RoundRobin.Next(candidates.Warming);
+
     public BackendEntry Choose(ReadOnlySpan<BackendEntry> eligible)
     {
         BackendEntry? best = null;

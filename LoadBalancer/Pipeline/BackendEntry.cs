@@ -4,6 +4,9 @@ namespace LoadBalancer.Pipeline;
 
 // One backend's mutable state. Lives in BackendTable and is only ever touched on the state
 // task (BackendState's loop), so plain fields and no locks are correct here.
+// Every setter of something a pick depends on (eligibility, the in-flight count and limit, the
+// effective weight, slow start, round-robin's running weight) tells the table's BackendIndex
+// (Moved), so that the index never has to look at the backends that did not move.
 public sealed class BackendEntry(BackendRoute route, int weight)
 {
     /// <summary>Where new picks go. A reload that changes pool.* replaces it (see BackendTable.ReplaceRoute).</summary>
@@ -17,13 +20,16 @@ public sealed class BackendEntry(BackendRoute route, int weight)
 
     /// <summary>The weight the policies use, in thousandths (SlowStart.Scale): Weight, or less while
     /// it warms up. Set by BackendTable before each pick.</summary>
-    public long EffectiveWeight { get; set; } = weight * SlowStart.Scale;
+    public long EffectiveWeight { get => _effectiveWeight; set { _effectiveWeight = value; Index?.Moved(this); } }
+    long _effectiveWeight = weight * SlowStart.Scale;
 
     /// <summary>Slow start: since when it warms up (null: at full weight).</summary>
-    public DateTimeOffset? WarmingSince { get; set; }
+    public DateTimeOffset? WarmingSince { get => _warmingSince; set { _warmingSince = value; Index?.Moved(this); } }
+    DateTimeOffset? _warmingSince;
 
     /// <summary>Its in-flight limit (backends[].maxInFlight, else limits.maxInFlightPerBackend); 0: none.</summary>
-    public int MaxInFlight { get; set; }
+    public int MaxInFlight { get => _maxInFlight; set { _maxInFlight = value; Index?.Moved(this); } }
+    int _maxInFlight;
 
     /// <summary>Under its limit: a pick may take one more slot.</summary>
     public bool HasSlot => MaxInFlight == 0 || InFlight < MaxInFlight;
@@ -35,21 +41,25 @@ public sealed class BackendEntry(BackendRoute route, int weight)
     internal PoolConfig? Pool { get; set; }
 
     // Active health: unknown until the first probe, then thresholds decide.
-    public BackendHealth Active { get; set; } = BackendHealth.Unknown;
+    public BackendHealth Active { get => _active; set { _active = value; Index?.Moved(this); } }
+    BackendHealth _active = BackendHealth.Unknown;
     public int PassedProbes { get; set; }
     public int FailedProbes { get; set; }
     public ProbeResult? LastProbe { get; set; }
 
     // Passive health: consecutive failed real requests; ejected until EjectedUntil.
     public int ConsecutiveFailures { get; set; }
-    public DateTimeOffset? EjectedUntil { get; set; }
+    public DateTimeOffset? EjectedUntil { get => _ejectedUntil; set { _ejectedUntil = value; Index?.Moved(this); } }
+    DateTimeOffset? _ejectedUntil;
 
     /// <summary>A reload removed it: it leaves the table when its last request ends.</summary>
-    public bool Draining { get; set; }
+    public bool Draining { get => _draining; set { _draining = value; Index?.Moved(this); } }
+    bool _draining;
 
     /// <summary>An operator drained it (POST /backends/drain): it stays in the table, out of
     /// picks, until undrained. A reload that keeps the backend keeps the drain.</summary>
-    public bool OperatorDrain { get; set; }
+    public bool OperatorDrain { get => _operatorDrain; set { _operatorDrain = value; Index?.Moved(this); } }
+    bool _operatorDrain;
 
     /// <summary>The "drained" event of the current operator drain has been reported.</summary>
     internal bool DrainReported { get; set; }
@@ -76,13 +86,44 @@ public sealed class BackendEntry(BackendRoute route, int weight)
     /// <summary>The last change of State, as logged (null until the first): /status's stateReason.</summary>
     public StateChange? LastChange { get; set; }
 
-    public int InFlight { get; set; }
+    public int InFlight { get => _inFlight; set { _inFlight = value; Index?.Moved(this); } }
+    int _inFlight;
     public long Requests { get; set; }
     public long Failures { get; set; }
-    public int OpenConnections { get; set; }
+    public int OpenConnections { get => _openConnections; set { _openConnections = value; Index?.Touched(this); } }
+    int _openConnections;
 
-    /// <summary>Smooth weighted round-robin's running weight (nginx's current_weight).</summary>
-    public long CurrentWeight { get; set; }
+    /// <summary>Smooth weighted round-robin's running weight (nginx's current_weight). While the
+    /// backend is in one of SmoothRoundRobin's heaps it is kept there as a line (Intercept +
+    /// rounds x weight), so a pick does not have to add the weight of every backend.</summary>
+    public long CurrentWeight
+    {
+        get => Heap is { } h ? h.CurrentWeight(this) : RunningWeight;
+        set { if (Heap is { } h) h.SetCurrentWeight(this, value); else RunningWeight = value; }
+    }
+    /// <summary>CurrentWeight while in no heap.</summary>
+    internal long RunningWeight;
+
+    // ---- the index's bookkeeping (BackendIndex, SmoothRoundRobin): state task only ----------
+
+    /// <summary>The index this entry reports its moves to (null: not in a table, or not yet).</summary>
+    internal BackendIndex? Index { get; set; }
+    /// <summary>Its position in the index: the table's order when the index was last built.</summary>
+    internal int Slot { get; set; } = -1;
+    /// <summary>Tried by the pick being made (BackendTable marks and unmarks it around the pick).</summary>
+    internal bool Excluded { get => _excluded; set { _excluded = value; Index?.Moved(this); } }
+    bool _excluded;
+    // What the index counted it as, last time it looked.
+    internal bool IndexedCandidate, IndexedEligible, IndexedEjected, IndexedConfigured;
+    internal long IndexedWeight, IndexedInFlight;
+    internal int WarmingPosition = -1;   // in BackendIndex.Warming, or -1
+    internal bool GaugesDirty;          // in BackendIndex's list of entries whose gauges may have moved
+    internal int GaugePosition = -1;     // its place in the gauges last published in full
+    internal Admin.BackendGauges PublishedGauges; // its gauges as last published
+    // Round-robin: the weight class heap it is in (null: none), its place there, its line's intercept.
+    internal Balancing.SmoothRoundRobin.WeightClass? Heap;
+    internal int HeapPosition = -1;
+    internal long Intercept;
 
     public BackendHealth State =>
         Draining || OperatorDrain ? BackendHealth.Draining : EjectedUntil is not null ? BackendHealth.Ejected : Active;

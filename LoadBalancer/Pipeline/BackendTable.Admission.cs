@@ -3,7 +3,7 @@ namespace LoadBalancer.Pipeline;
 // The admission rules of BackendTable (see BackendTable.cs), issue 12. All of them are exact
 // because one task makes every decision in order: the pick that takes a slot is the only place
 // that counts one, and a freed slot is handed over in the same turn that frees it.
-//   - limits: a backend at its maxInFlight is no candidate (Candidates, BackendTable.cs);
+//   - limits: a backend at its maxInFlight is no candidate (Candidates, BackendTable.cs; BackendIndex);
 //   - the queue: a pick that finds every eligible backend full waits, oldest first (AdmissionQueue);
 //     every change that can free a slot ends in Dispatch, so no waiter ever waits for a slot that
 //     is free, and a new pick never overtakes a waiter that could use its slot;
@@ -43,12 +43,20 @@ public sealed partial class BackendTable
         if (_queue.Count > 0) Dispatch(now); // waiters first: a slot one of them can use is theirs
         var retry = p.Exclude is { Length: > 0 };
         if (!retry) _budget.FirstAttempt(now);
-        if (Candidates(p.Exclude, now) == 0) return Answer(p, Refusal.NoBackend);
-        if (retry && !Grant(now)) return Answer(p, Refusal.Budget);
-        if (_eligible.Count > 0)
+        var untried = Candidates(p.Exclude, now);
+        try
         {
-            Reply(p, Take(p.Exclude, key: p.Key));
-            return null;
+            if (untried == 0) return Answer(p, Refusal.NoBackend);
+            if (retry && !Grant(now)) return Answer(p, Refusal.Budget);
+            if (AnyCandidate)
+            {
+                Reply(p, Take(p.Exclude, key: p.Key));
+                return null;
+            }
+        }
+        finally
+        {
+            Unmark(p.Exclude);
         }
         if (_queue.Count >= _config.Admission.QueueSize)
         {
@@ -88,16 +96,28 @@ public sealed partial class BackendTable
             var free = AnyFreeSlot(out var anyEligible);
             if (!free && anyEligible) return;
             Waiter? next = null;
+            var pick = default(Pick);
             for (var node = _queue.First; node is not null && next is null;)
             {
                 var w = node.Value;
                 node = node.Next;
-                if (w.Request.Aborted.IsCancellationRequested) Leave(w, Refusal.Cancelled, now);
-                else if (Candidates(w.Request.Exclude, now) == 0) Leave(w, Refusal.NoBackend, now);
-                else if (_eligible.Count > 0) next = w;
+                if (w.Request.Aborted.IsCancellationRequested)
+                {
+                    Leave(w, Refusal.Cancelled, now);
+                    continue;
+                }
+                var untried = Candidates(w.Request.Exclude, now);
+                try
+                {
+                    if (untried == 0) Leave(w, Refusal.NoBackend, now);
+                    else if (AnyCandidate) (next, pick) = (w, Take(w.Request.Exclude, now - w.Enqueued, w.Request.Key));
+                }
+                finally
+                {
+                    Unmark(w.Request.Exclude);
+                }
             }
             if (next is null) return; // the free slots are on backends every waiter has tried
-            var pick = Take(next.Request.Exclude, now - next.Enqueued, next.Request.Key);
             _queue.Remove(next);
             _metrics?.QueueWait(pick.Waited);
             Reply(next.Request, pick);
@@ -106,6 +126,11 @@ public sealed partial class BackendTable
 
     bool AnyFreeSlot(out bool anyEligible)
     {
+        if (!ReferencePicks)
+        {
+            anyEligible = _index.Eligible > 0;
+            return _index.Count > 0; // no pick is being made: no backend is marked tried
+        }
         anyEligible = false;
         foreach (var e in _entries)
         {
@@ -192,13 +217,7 @@ public sealed partial class BackendTable
     bool MayEject(BackendEntry e)
     {
         ExpireEjections();
-        int total = 0, ejected = 0;
-        foreach (var x in _entries)
-        {
-            if (x.Draining) continue;
-            total++;
-            if (x.EjectedUntil is not null) ejected++;
-        }
+        int total = _index.Configured, ejected = _index.Ejected;
         var percent = _config.PassiveHealth.MaxEjectionPercent;
         if (ejected == 0 || (long)(total - ejected - 1) * 100 >= (long)(100 - percent) * total) return true;
         if (!e.EjectionRefused)

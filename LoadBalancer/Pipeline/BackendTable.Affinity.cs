@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using LoadBalancer.Balancing;
 
 namespace LoadBalancer.Pipeline;
@@ -12,6 +13,7 @@ public sealed partial class BackendTable
 {
     byte[]? _affinitySecret; // null: affinity off
     readonly Func<byte[]> _drawSecret;
+    readonly Dictionary<string, BackendEntry> _byToken = []; // affinity token -> entry (affinity on)
 
     void SetAffinityTokens()
     {
@@ -21,10 +23,27 @@ public sealed partial class BackendTable
 
     string? Token(BackendEntry e) => _affinitySecret is null ? null : Affinity.Token(_affinitySecret, e.Route.Identity);
 
-    // Scans every eligible backend, whatever matched first: the time taken does not say which.
-    BackendEntry? Sticky(ReadOnlySpan<BackendEntry> eligible, string? cookie)
+    // After a change of backends or of the secret.
+    void IndexTokens()
+    {
+        _byToken.Clear();
+        foreach (var e in _entries)
+            if (e.AffinityToken is { } token) _byToken[token] = e;
+    }
+
+    // The candidate the cookie names: one lookup, then a constant-time comparison. A forged value
+    // finds nothing (or, a hash collision away, a token it does not equal): the time taken says
+    // nothing about any token's bytes, and does not grow with the number of backends.
+    BackendEntry? Sticky(string? cookie)
     {
         if (cookie is null || _affinitySecret is null) return null;
+        if (ReferencePicks) return StickyByScan(CollectionsMarshal.AsSpan(_eligible), cookie);
+        return _byToken.TryGetValue(cookie, out var e) && e.IndexedCandidate && Affinity.Matches(e.AffinityToken!, cookie) ? e : null;
+    }
+
+    // As before the index: every candidate's token compared, whatever matched first.
+    static BackendEntry? StickyByScan(ReadOnlySpan<BackendEntry> eligible, string cookie)
+    {
         BackendEntry? found = null;
         foreach (var e in eligible)
             if (e.AffinityToken is { } token && Affinity.Matches(token, cookie)) found = e;

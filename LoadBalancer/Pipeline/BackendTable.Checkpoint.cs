@@ -81,7 +81,9 @@ public sealed partial class BackendTable
             e.ProbeRun.AddRange(b.ProbeRun);
             e.FailureRun.AddRange(b.FailureRun);
             e.AffinityToken = Token(e);
+            if (e.AffinityToken is { } token) _byToken[token] = e;
             _byId.Add(e.Route.Id, e);
+            _byIdentity[e.Route.Identity] = e;
             _entries.Add(e);
             if (e.EjectedUntil is { } until && until < _nextEjectionEnd) _nextEjectionEnd = until;
         }
@@ -96,6 +98,7 @@ public sealed partial class BackendTable
         _budget.Restore(c.BudgetNow, c.BudgetSlots);
         _lastRoute = c.LastRoute;
         foreach (var g in c.Gone) _gone.Enqueue(g);
+        _index.Rebuild(_entries);
     }
 
     /// <summary>A replay from a checkpoint: a pick that was waiting in the queue, in queue order.</summary>

@@ -51,11 +51,12 @@ public sealed partial class BackendTable
         var ordered = new List<BackendEntry>(backends.Count);
         foreach (var b in backends)
         {
-            var e = _entries.Find(x => x.Route.Identity == b.Identity);
+            var e = _byIdentity.GetValueOrDefault(b.Identity);
             if (e is null)
             {
                 e = new BackendEntry(NewRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
+                _byIdentity[e.Route.Identity] = e;
                 e.AffinityToken = Token(e);
                 if (_started)
                 {
@@ -75,6 +76,8 @@ public sealed partial class BackendTable
         ordered.AddRange(_entries.Where(e => e.Draining)); // still finishing requests
         _entries.Clear();
         _entries.AddRange(ordered);
+        _index.Rebuild(_entries);
+        IndexTokens();
         _gaugesChanged = true;
     }
 
@@ -91,8 +94,11 @@ public sealed partial class BackendTable
     void Remove(BackendEntry e)
     {
         _entries.Remove(e);
+        _index.Remove(e);
         _byId.Remove(e.Route.Id);
         Gone(e.Route);
+        if (_byIdentity.GetValueOrDefault(e.Route.Identity) == e) _byIdentity.Remove(e.Route.Identity);
+        if (e.AffinityToken is { } token) _byToken.Remove(token);
         _gaugesChanged = true; // its series leave /metrics with the next snapshot
         e.Route.Dispose();
         Report(e, new StateChange(e.Route, BackendHealth.Draining, new StateReason.Drained(), Removed: true), BackendHealth.Draining,

@@ -13,7 +13,7 @@ public sealed partial class BackendTable
     public Explanation Explain()
     {
         ExpireEjections(); // as a pick would: an ejection that is over is over (a real change, journaled with this message)
-        var untried = Candidates(null, _time.GetUtcNow()); // eligible and under their limit, warmed to now, as a pick sees them
+        var untried = ScanCandidates(null, _time.GetUtcNow()); // eligible and under their limit, warmed to now, as a pick sees them
         var candidates = new ExplainedCandidate[_entries.Count];
         for (var i = 0; i < candidates.Length; i++)
         {

@@ -1,38 +1,51 @@
+using System.Runtime.InteropServices;
 using LoadBalancer.Admin;
 
 namespace LoadBalancer.Pipeline;
 
 // The gauges of BackendTable (see BackendTable.cs): one immutable snapshot per loop turn in which
-// an in-flight count, an eligibility, a connection count or the set of backends moved; /metrics
-// reads the snapshot, never the table.
+// an in-flight count, an eligibility or a connection count moved; /metrics reads the snapshot,
+// never the table. The entries that moved are the index's (BackendIndex.TakeDirty), so a turn
+// costs what moved, not every backend: the next snapshot shares the rest with the last one.
 public sealed partial class BackendTable
 {
-    /// <summary>Called by the state loop after each turn: publishes every backend's gauges for
-    /// /metrics when one moved (at most one small array a turn; none when nothing moved).</summary>
+    readonly List<BackendEntry> _moved = [];
+    readonly List<(int, BackendGauges)> _gaugeChanges = [];
+
+    /// <summary>Called by the state loop after each turn: publishes the backends' gauges for
+    /// /metrics when one moved (nothing new when nothing did).</summary>
     public void PublishGauges()
     {
         if (_metrics is null) return;
         if (_metrics.QueueLength != _queue.Count) _metrics.QueueLength = _queue.Count;
-        if (!_gaugesChanged) return;
-        _gaugesChanged = false;
+        _index.TakeDirty(_moved);
         var published = _metrics.Published;
-        if (published.Length == _entries.Count && Same(published)) return; // e.g. a pick and its outcome in one turn
-        var gauges = new BackendGauges[_entries.Count];
-        for (var i = 0; i < gauges.Length; i++)
+        if (_gaugesChanged) // the set of backends moved: all of them, in the table's order
         {
-            var e = _entries[i];
-            gauges[i] = new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible, e.Route.Address);
+            _gaugesChanged = false;
+            _moved.Clear();
+            var gauges = new BackendGauges[_entries.Count];
+            for (var i = 0; i < gauges.Length; i++)
+            {
+                var e = _entries[i];
+                e.GaugePosition = i;
+                gauges[i] = e.PublishedGauges = Gauges(e);
+            }
+            if (!gauges.AsSpan().SequenceEqual(published.ToArray())) _metrics.Publish(BackendGaugesSnapshot.Of(gauges));
+            return;
         }
-        _metrics.Publish(gauges);
+        foreach (var e in _moved)
+        {
+            var g = Gauges(e);
+            if (g == e.PublishedGauges) continue;
+            e.PublishedGauges = g;
+            _gaugeChanges.Add((e.GaugePosition, g));
+        }
+        _moved.Clear();
+        if (_gaugeChanges.Count == 0) return; // e.g. a pick and its outcome in one turn
+        _metrics.Publish(published.With(CollectionsMarshal.AsSpan(_gaugeChanges)));
+        _gaugeChanges.Clear();
     }
 
-    bool Same(BackendGauges[] published)
-    {
-        for (var i = 0; i < published.Length; i++)
-        {
-            var e = _entries[i];
-            if (published[i] != new BackendGauges(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible, e.Route.Address)) return false;
-        }
-        return true;
-    }
+    static BackendGauges Gauges(BackendEntry e) => new(e.Route.Url, e.InFlight, e.OpenConnections, e.Eligible, e.Route.Address);
 }

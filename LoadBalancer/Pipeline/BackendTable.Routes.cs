@@ -36,7 +36,6 @@ public sealed partial class BackendTable
         // Its connections close with its pool; their close notes come after the route has left
         // _byId and are ignored, so they are counted closed here.
         old.Entry.OpenConnections -= old.OpenConnections;
-        _gaugesChanged = true;
         old.Route.Dispose();
     }
 

@@ -21,12 +21,16 @@ namespace LoadBalancer.Pipeline;
 // maxEjectionPercent), whose plain parts live in Admission.cs, RetryBudget.cs and SlowStart.cs;
 // BackendTable.Affinity.cs the affinity cookie's tokens; BackendTable.Discovery.cs the
 // addresses DNS discovery found.
+// A pick and an outcome cost the same with 3 backends or 3,000 (issue 16): they read the
+// BackendIndex, which every entry keeps up to date as it moves, instead of scanning _entries.
 public sealed partial class BackendTable
 {
     readonly List<BackendEntry> _entries = [];
     readonly Dictionary<int, BackendEntry> _byId = [];       // route id -> entry, current and retired routes
+    readonly Dictionary<string, BackendEntry> _byIdentity = []; // route identity -> entry (a retry's tried list names routes)
     readonly Dictionary<int, RetiredRoute> _retired = [];   // route id -> a replaced route still in use
-    readonly List<BackendEntry> _eligible = []; // scratch for Choose: no allocation per pick
+    readonly BackendIndex _index = new();
+    readonly List<BackendEntry> _eligible = []; // scratch for ScanCandidates (/explain, ReferencePicks)
     readonly Func<BackendConfig, PoolConfig, BackendRoute> _createRoute;
     readonly TimeProvider _time;
     readonly Action<StateChange> _onChange;
@@ -37,7 +41,7 @@ public sealed partial class BackendTable
     LbConfig _config;
     IBalancingPolicy _policy;
     DateTimeOffset _nextEjectionEnd = DateTimeOffset.MaxValue;
-    bool _gaugesChanged = true; // an in-flight count, an eligibility, a connection count or the set of backends moved
+    bool _gaugesChanged = true; // the set of backends moved: publish every backend's gauges (one that moved tells the index)
     long _seq; // the last change's Seq
 
     /// <summary>For a createRoute that ignores pool.* (tests): a pool change still replaces routes.</summary>
@@ -64,6 +68,7 @@ public sealed partial class BackendTable
         _random = random;
         _config = config;
         _policy = BalancingPolicies.Create(config.Balancing, random, config.HashBalanceFactor);
+        _index.TrackGauges = metrics is not null;
         Forwarding = Settings(config);
         if (checkpoint is null) Reconcile(config);
         else Restore(checkpoint);
@@ -88,6 +93,13 @@ public sealed partial class BackendTable
     /// <summary>Replaces the policy (tests use this to inject a faulty one).</summary>
     public IBalancingPolicy Policy { get => _policy; set => _policy = value; }
 
+    /// <summary>The index a pick reads (for tests: BackendIndex.Verify).</summary>
+    internal BackendIndex Index => _index;
+
+    /// <summary>Picks as before the index: a scan of every backend (ScanCandidates) and the
+    /// policies' Choose over the span. The reference the property tests hold the index to.</summary>
+    internal bool ReferencePicks { get; init; }
+
     // ---- picks ----------------------------------------------------------------------------
 
     /// <summary>One pick now, as the handlers' PickRequest without the queue and the retry budget
@@ -97,12 +109,48 @@ public sealed partial class BackendTable
     {
         ExpireEjections();
         Candidates(exclude, _time.GetUtcNow());
-        return _eligible.Count == 0 ? new Pick(null, Forwarding, Refusal.NoBackend) : Take(exclude, key: key);
+        try
+        {
+            return AnyCandidate ? Take(exclude, key: key) : new Pick(null, Forwarding, Refusal.NoBackend);
+        }
+        finally
+        {
+            Unmark(exclude);
+        }
     }
 
-    // Fills _eligible with the candidates for a pick: eligible, not tried, under their limit, each
-    // with its effective weight for now. Returns how many were eligible and untried, limit or not.
+    // Makes the index's candidates those of this pick: eligible, not tried (the tried ones are
+    // marked Excluded until Unmark, which every caller runs in a finally), under their limit, each
+    // with its effective weight for now (only the ones warming up move with the clock). Returns
+    // how many are eligible and untried, limit or not. O(tried + warming), not O(backends).
     int Candidates(BackendRoute[]? exclude, DateTimeOffset now)
+    {
+        if (ReferencePicks) return ScanCandidates(exclude, now);
+        var untried = _index.Eligible;
+        if (exclude is not null)
+            foreach (var r in exclude)
+                if (_byIdentity.TryGetValue(r.Identity, out var e) && !e.Excluded)
+                {
+                    if (e.Eligible) untried--;
+                    e.Excluded = true;
+                }
+        var warming = _index.Warming;
+        for (var i = warming.Count - 1; i >= 0; i--) Warm(warming[i], now); // one whose ramp is over leaves the list
+        return untried;
+    }
+
+    void Unmark(BackendRoute[]? exclude)
+    {
+        if (exclude is null || ReferencePicks) return;
+        foreach (var r in exclude)
+            if (_byIdentity.TryGetValue(r.Identity, out var e)) e.Excluded = false;
+    }
+
+    bool AnyCandidate => ReferencePicks ? _eligible.Count > 0 : _index.Count > 0;
+
+    // The candidates as before the index (for /explain and ReferencePicks): fills _eligible by a
+    // scan of every backend. Returns how many were eligible and untried, limit or not.
+    int ScanCandidates(BackendRoute[]? exclude, DateTimeOffset now)
     {
         _eligible.Clear();
         var untried = 0;
@@ -118,18 +166,23 @@ public sealed partial class BackendTable
     }
 
     // The affinity cookie's backend, else the policy (with the request's hash key), chooses among
-    // _eligible (never empty); the chosen one's slot is taken here, the one place that counts, so
-    // a limit can never be exceeded.
+    // the candidates (never none); the chosen one's slot is taken here, the one place that counts,
+    // so a limit can never be exceeded.
     Pick Take(BackendRoute[]? exclude, TimeSpan waited = default, RequestKey key = default)
     {
-        var eligible = CollectionsMarshal.AsSpan(_eligible);
-        var sticky = Sticky(eligible, key.Affinity);
-        var chosen = sticky ?? (key.Hash is { } hash ? _policy.Choose(eligible, new PickContext(hash)) : _policy.Choose(eligible));
+        var sticky = Sticky(key.Affinity);
+        var chosen = sticky ?? (ReferencePicks ? ChooseByScan(key)
+            : _policy.Choose(_index, key.Hash is { } hash ? new PickContext(hash) : null));
         chosen.InFlight++;
-        _gaugesChanged = true;
         if (exclude is { Length: > 0 }) _metrics?.Retry();
         // A new cookie unless the request's own named this backend (AffinityToken: null when affinity is off).
         return new Pick(chosen.Route, Forwarding, Refusal.None, waited, sticky is null ? chosen.AffinityToken : null);
+    }
+
+    BackendEntry ChooseByScan(RequestKey key)
+    {
+        var eligible = CollectionsMarshal.AsSpan(_eligible);
+        return key.Hash is { } hash ? _policy.Choose(eligible, new PickContext(hash)) : _policy.Choose(eligible);
     }
 
     // By identity, not by route: a pool reload may have given a tried backend a new route since.
@@ -144,7 +197,6 @@ public sealed partial class BackendTable
     {
         if (!_byId.TryGetValue(o.Backend.Id, out var e)) return;
         e.InFlight--;
-        _gaugesChanged = true;
         if (o.Kind.Side() is not (Side.Client or Side.Balancer)) // never counted: not the backend's doing
         {
             e.Requests++;
@@ -177,7 +229,7 @@ public sealed partial class BackendTable
     void Eject(BackendEntry e, Outcome last)
     {
         var until = _time.GetUtcNow() + _config.PassiveHealth.EjectFor;
-        var lastEligible = e.Eligible && EligibleCount() == 1;
+        var lastEligible = e.Eligible && _index.Eligible == 1;
         Change(e, () => e.EjectedUntil = until,
             new StateReason.Ejected(e.ConsecutiveFailures, last, _config.PassiveHealth.EjectFor, lastEligible), [.. e.FailureRun]);
         e.ConsecutiveFailures = 0;
@@ -261,7 +313,6 @@ public sealed partial class BackendTable
         if (delta == 0 || !_byId.TryGetValue(routeId, out var e)) return;
         e.OpenConnections += delta;
         if (_retired.TryGetValue(routeId, out var old)) old.OpenConnections += delta;
-        _gaugesChanged = true;
     }
 
     // Runs a mutation and reports the change if the visible state moved.
@@ -270,7 +321,6 @@ public sealed partial class BackendTable
         var before = e.State;
         var wasEligible = e.Eligible;
         mutate();
-        if (e.Eligible != wasEligible) _gaugesChanged = true;
         if (e.Eligible && !wasEligible) StartWarming(e);
         if (e.State != before)
             Report(e, new StateChange(e.Route, e.State, why, NoneEligible: wasEligible && !e.Eligible && !AnyEligible()), before, evidence);
@@ -286,21 +336,8 @@ public sealed partial class BackendTable
         _onChange(change);
     }
 
-    // but: e is left out (it may not be in _entries yet: a reload adds it after).
-    bool AnyEligible(BackendEntry? but = null)
-    {
-        foreach (var x in _entries)
-            if (x.Eligible && x != but) return true;
-        return false;
-    }
-
-    int EligibleCount()
-    {
-        var n = 0;
-        foreach (var x in _entries)
-            if (x.Eligible) n++;
-        return n;
-    }
+    // but: e is left out (it may not be in the index yet: a reload adds it after).
+    bool AnyEligible(BackendEntry? but = null) => _index.Eligible - (but is { IndexedEligible: true } ? 1 : 0) > 0;
 
     // ---- reads ----------------------------------------------------------------------------
 
