@@ -133,7 +133,7 @@ public static partial class Log
     [LoggerMessage(92, LogLevel.Error, "Journal: writing to {Path} failed: {Problem}; those records are lost and a replay will diverge there")]
     public static partial void JournalWriteFailed(ILogger logger, string path, string problem);
 
-    [LoggerMessage(93, LogLevel.Information, "Journal: {Path} reached its size and was moved aside (.1, replacing the older one); a replay reads both")]
+    [LoggerMessage(93, LogLevel.Information, "Journal: {Path} reached its size and was moved aside (.1, replacing the older one); the new file begins with a checkpoint and replays alone")]
     public static partial void JournalRotated(ILogger logger, string path);
 
     [LoggerMessage(94, LogLevel.Warning, "Journal: {Dropped} records dropped (the writer fell behind), {Total} since startup; a replay stops at the gap")]

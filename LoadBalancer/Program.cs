@@ -20,7 +20,7 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel. Eight stages, seven channels (the diagram with every
+// config -> channels -> stages -> Kestrel. Eight stages, eight channels (the diagram with every
 // message: README.md, "How it is built"):
 //
 //   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
@@ -33,6 +33,7 @@ namespace LoadBalancer;
 //   DnsResolver (its own ticker) --requests (DiscoveryPlanRequest), events (MembershipChanged)--> BackendState
 //
 //   BackendState --journal (TryWrite only, journal.path set)--> JournalWriter --> journal.path
+//        ^-----journalfree (emptied batches back), events (CheckpointWanted)-----'
 public static class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
@@ -215,11 +216,12 @@ public static class Program
         // makes the same decisions.
         var clock = new StateClock(time);
         var seed = Random.Shared.Next();
-        var journal = config.Journal.On ? new Journal(channels.Journal.Writer, clock) : null;
+        var journal = config.Journal.On ? new Journal(channels.Journal.Writer, clock, channels.JournalFree.Reader) : null;
         if (journal is not null)
         {
             builder.Services.AddSingleton(journal); // for the dashboard's drop count
-            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>()));
+            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>(), channels.Events.Writer, channels.JournalFree.Writer,
+                channels.Events.Reader.Completion));
             builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
         }
         builder.Services.AddSingleton(sp =>

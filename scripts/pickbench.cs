@@ -98,9 +98,10 @@ foreach (var askers in new[] { 1, 8, 64 })
     //     record per pick and per outcome, and the JournalWriter stage writes them to a file.
     var journalChannels = new PipelineChannels();
     var clock = new StateClock(TimeProvider.System);
-    var journal = new Journal(journalChannels.Journal.Writer, clock);
+    var journal = new Journal(journalChannels.Journal.Writer, clock, journalChannels.JournalFree.Reader);
     var journalFile = Path.Combine(Path.GetTempPath(), $"pickbench-{Environment.ProcessId}.journal");
-    var writer = new JournalWriter(journalChannels.Journal.Reader, new JournalConfig(journalFile, 1L << 32), NullLogger<JournalWriter>.Instance);
+    var writer = new JournalWriter(journalChannels.Journal.Reader, new JournalConfig(journalFile, 1L << 32), NullLogger<JournalWriter>.Instance,
+        journalChannels.Events.Writer, journalChannels.JournalFree.Writer, journalChannels.Events.Reader.Completion);
     var journaled = new BackendState(journalChannels,
         new BackendTable(config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), clock, _ => { }, random: new Random(1)),
         TimeProvider.System, NullLogger<BackendState>.Instance, clock, journal);

@@ -24,7 +24,7 @@ public sealed class JournalRoundTripTests
     // One step of the state task's input: Op picks what, A/B/C its arguments.
     public readonly record struct Step(int Op, int A, int B, int C);
 
-    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 17], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
+    static readonly Gen<Step> StepGen = Gen.Select(Gen.Int[0, 18], Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000])
         .Select((op, a, b, c) => new Step(op, a, b, c));
 
     [Fact]
@@ -37,6 +37,31 @@ public sealed class JournalRoundTripTests
             var picks = lines.Count(l => l.StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal));
             return exit == 0 && stdout.StartsWith($"{lines.Count} messages, {picks} picks, 0 divergences", StringComparison.Ordinal) && stderr.Length == 0;
         }, iter: 200);
+    }
+
+    // A rotated journal's file begins with a checkpoint and must replay alone: from any checkpoint
+    // of any run (queued picks, ejections, slow start, retired routes, drains, discovery, the retry
+    // budget's window, reseeded policies), the rest replays with zero divergences.
+    [Fact]
+    public void Replay_FromAnyCheckpoint_ZeroDivergences()
+    {
+        var checkpoints = 0;
+        Gen.Select(Gen.Int, StepGen.Array[1, 300]).Sample((seed, steps) =>
+        {
+            var lines = Record(seed, steps);
+            for (var i = 0; i < lines.Count; i++)
+            {
+                if (!lines[i].StartsWith("{\"t\":\"checkpoint\"", StringComparison.Ordinal)) continue;
+                checkpoints++;
+                var rest = lines.Skip(i).ToList();
+                var (exit, stdout, stderr) = Replay(rest);
+                var picks = rest.Count(l => l.StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal));
+                if (exit != 0 || !stdout.StartsWith($"{rest.Count} messages, {picks} picks, 0 divergences", StringComparison.Ordinal) || stderr.Length != 0)
+                    throw new InvalidOperationException($"from message {i + 1}: exit {exit}: {stdout} {stderr}");
+            }
+            return true;
+        }, iter: 200);
+        Assert.True(checkpoints > 100, $"only {checkpoints} checkpoints");
     }
 
     [Fact]
@@ -82,7 +107,7 @@ public sealed class JournalRoundTripTests
             // An answer right after something other than its own pick came from the queue.
             for (var i = 1; i < entries.Count; i++)
                 if (entries[i] is JournalEntry.Answered { Route: not null } && entries[i - 1] is not JournalEntry.Picked) seen.Add("served from the queue");
-        }, iter: 100);
+        }, iter: 150); // 150: op 18 (a checkpoint) took a share of the steps
         Assert.DoesNotContain("unknown pick", seen);
         foreach (var kind in new[] { "None", "NoBackend", "QueueFull", "QueueTimeout", "Cancelled", "Budget", "Stopping", "served from the queue", "cancel",
             nameof(JournalEntry.Drained), nameof(JournalEntry.Planned), nameof(JournalEntry.EjectionsDue), nameof(JournalEntry.ConnectionsMoved), nameof(JournalEntry.Reloaded),
@@ -110,26 +135,105 @@ public sealed class JournalRoundTripTests
     }
 
     [Fact]
-    public void Journal_FullChannel_GapRecordThenTheRestAndTheCountsSayHowMany()
+    public void Journal_FullChannel_TheBatchIsDroppedWholeAndTheNextBeginsWithItsGap()
     {
-        var channel = Channel.CreateBounded<JournalEntry>(new BoundedChannelOptions(3) { FullMode = BoundedChannelFullMode.Wait });
-        var clock = new StateClock(new FakeTimeProvider());
+        var channel = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(2) { FullMode = BoundedChannelFullMode.Wait });
+        var time = new FakeTimeProvider();
+        var clock = new StateClock(time);
         var journal = new Journal(channel.Writer, clock);
-        journal.Start(1, TestConfigs.Create(Urls[0]));
+        journal.Start(1, TestConfigs.Create(Urls[0])); // batch 1: start
+        journal.Record(new JournalEntry.StatusTaken());
+        journal.Flush();                                // batch 2: status
+        time.Advance(TimeSpan.FromSeconds(1));
+        clock.Advance();
         journal.Record(new JournalEntry.StatusTaken());
         journal.Record(new JournalEntry.StatusTaken());
-        journal.Record(new JournalEntry.StatusTaken()); // full: dropped
-        journal.Record(new JournalEntry.StatusTaken()); // full: dropped
-        Assert.Equal(2, journal.Dropped);
+        journal.Flush();                                // full: clock + 2 statuses dropped
+        Assert.Equal(3, journal.Dropped);
+        journal.Answer(7, null, Refusal.NoBackend);
+        journal.Flush();                                // still full: the answer and the reading said again before it dropped too
+        Assert.Equal(5, journal.Dropped);
         while (channel.Reader.TryRead(out _)) { }
         journal.Record(new JournalEntry.Explained());
+        journal.Flush();
 
-        Assert.True(channel.Reader.TryRead(out var gap));
-        Assert.Equal(new JournalEntry.Gap(2), gap);
-        Assert.True(channel.Reader.TryRead(out var reading));
-        Assert.IsType<JournalEntry.Clock>(reading); // the reading is said again after a gap
-        Assert.True(channel.Reader.TryRead(out var explained));
-        Assert.IsType<JournalEntry.Explained>(explained);
+        Assert.True(channel.Reader.TryRead(out var batch));
+        Assert.Equal([new JournalEntry.Gap(5), new JournalEntry.Clock(clock.Now), new JournalEntry.Explained()],
+            batch.Records.ToArray().Select(r => r.ToEntry())); // the reading is said again after a gap
+        Assert.False(channel.Reader.TryRead(out _));
+    }
+
+    [Fact]
+    public void Journal_BatchSizeReached_HandedOverWithoutWaitingForTheTurnsEnd()
+    {
+        var channel = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(4) { FullMode = BoundedChannelFullMode.Wait });
+        var journal = new Journal(channel.Writer, new StateClock(new FakeTimeProvider()));
+        journal.Start(1, TestConfigs.Create(Urls[0]));
+        Assert.True(channel.Reader.TryRead(out _));
+        for (var i = 1; i < Journal.BatchSize; i++) journal.Answer(i, 1, Refusal.None);
+        Assert.False(channel.Reader.TryRead(out _));
+        journal.Answer(Journal.BatchSize, 1, Refusal.None);
+        Assert.True(channel.Reader.TryRead(out var full));
+        Assert.Equal(Journal.BatchSize, full.Count);
+        Assert.Equal(0, journal.Dropped);
+    }
+
+    // The free list: a batch the writer has emptied is the one the state task fills next.
+    [Fact]
+    public void Journal_BatchBackOnTheFreeList_IsFilledAgain()
+    {
+        var channels = new PipelineChannels();
+        var journal = new Journal(channels.Journal.Writer, new StateClock(new FakeTimeProvider()), channels.JournalFree.Reader);
+        journal.Start(1, TestConfigs.Create(Urls[0]));
+        Assert.True(channels.Journal.Reader.TryRead(out var first));
+        journal.Record(new JournalEntry.StatusTaken()); // goes into a batch taken before first came back
+        journal.Flush();
+        Assert.True(channels.Journal.Reader.TryRead(out var second));
+        Assert.NotSame(first, second);
+        first.Clear();
+        Assert.True(channels.JournalFree.Writer.TryWrite(first)); // as the writer does
+        journal.Record(new JournalEntry.Explained());
+        journal.Flush();
+        journal.Record(new JournalEntry.Explained());
+        journal.Flush();
+        Assert.True(channels.Journal.Reader.TryRead(out var third)); // filled before first came back
+        Assert.NotSame(first, third);
+        Assert.True(channels.Journal.Reader.TryRead(out var fourth));
+        Assert.Same(first, fourth);
+        Assert.Equal([new JournalEntry.Explained()], fourth.Records.ToArray().Select(r => r.ToEntry()));
+    }
+
+    // The loop hands a small batch over only when HandOverEvery has passed; if no message comes,
+    // its own timer brings it round for that, so a quiet balancer's last records still reach the file.
+    [Fact]
+    public async Task Loop_OnePickThenNothing_ItsRecordsAreHandedOverWhenHandOverEveryPasses()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+        var clock = new StateClock(time);
+        var channels = new PipelineChannels();
+        var journal = new Journal(channels.Journal.Writer, clock);
+        var config = TestConfigs.Create(Urls[0]);
+        var routes = new RouteFactory();
+        var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(1));
+        journal.Start(1, config);
+        Assert.True(channels.Journal.Reader.TryRead(out _)); // the start
+        var state = new BackendState(channels, table, time, NullLogger<BackendState>.Instance, clock, journal);
+        await state.StartAsync(CancellationToken.None);
+        try
+        {
+            var pick = await new StateClient(channels).PickAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.NotNull(pick.Backend);
+            Assert.False(channels.Journal.Reader.TryRead(out _)); // two records: they wait for more
+
+            time.Advance(Journal.HandOverEvery);
+            var batch = await channels.Journal.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.Equal(["pick", "answer"], batch.Records.ToArray().Select(r => r.ToEntry()).Where(e => e is not JournalEntry.Clock)
+                .Select(e => e is JournalEntry.Picked ? "pick" : e is JournalEntry.Answered ? "answer" : e.GetType().Name));
+        }
+        finally
+        {
+            await state.StopAsync(CancellationToken.None);
+        }
     }
 
     // Runs the steps through the state task's own handlers (BackendState.Handle/EndBatch, as its
@@ -226,6 +330,9 @@ public sealed class JournalRoundTripTests
                 case 17: // the resolver asks what to look up
                     state.Handle(new DiscoveryPlanRequest(new TaskCompletionSource<DiscoveryPlan>()));
                     break;
+                case 18: // the writer's file is full: it asks for a checkpoint (the state task reseeds)
+                    state.Handle(CheckpointWanted.Instance);
+                    break;
             }
             Collect();
             AffinityTokens.Clear();
@@ -235,9 +342,10 @@ public sealed class JournalRoundTripTests
         state.Close();
         Collect();
         Assert.Empty(queued); // every pick was answered exactly once
-        channels.Journal.Writer.TryComplete();
-        var lines = new List<string>();
-        while (channels.Journal.Reader.TryRead(out var e)) lines.Add(JsonSerializer.Serialize(e, JournalJson.Default.JournalEntry));
+        journal.Complete();
+        var lines = new List<string>(); // as the JournalWriter writes them
+        while (channels.Journal.Reader.TryRead(out var batch))
+            foreach (var record in batch.Records) lines.Add(JournalLines.Line(record));
         Assert.Equal(0, journal.Dropped);
         return lines;
     }

@@ -21,9 +21,15 @@ public sealed class AdmissionQueue
     /// <summary>The oldest waiter's node (walk on with Next), or null.</summary>
     public LinkedListNode<Waiter>? First => _waiters.First;
 
-    public Waiter Enqueue(PickRequest request, DateTimeOffset now, TimeSpan timeout)
+    public Waiter Enqueue(PickRequest request, DateTimeOffset now, TimeSpan timeout) => Restore(request, now, now + timeout, ++_nextId);
+
+    /// <summary>The last waiter's id (a checkpoint's).</summary>
+    public long LastId { get => _nextId; set => _nextId = value; }
+
+    /// <summary>A waiter as a checkpoint had it (and Enqueue's work), at the end of the queue.</summary>
+    public Waiter Restore(PickRequest request, DateTimeOffset enqueued, DateTimeOffset deadline, long id)
     {
-        var waiter = new Waiter(++_nextId, request, now, now + timeout);
+        var waiter = new Waiter(id, request, enqueued, deadline);
         waiter.Node = _waiters.AddLast(waiter);
         return waiter;
     }

@@ -97,9 +97,18 @@ public sealed class BackendState : BackgroundService
 
     readonly TimeProvider _time;
 
-    void ArmWakeTimer()
+    // journalWaiting: records wait in the journal's batch; the loop must come round within
+    // Journal.HandOverEvery to hand them over, even if no message comes.
+    void ArmWakeTimer(bool journalWaiting)
     {
         var next = _table.NextDeadline;
+        if (journalWaiting)
+        {
+            var now = _time.GetUtcNow();
+            var handOver = now + Journal.HandOverEvery;
+            if (_wakeAt > now && _wakeAt <= handOver && _wakeAt <= next) return; // armed to fire soon enough, and nothing is due sooner
+            if (handOver < next) next = handOver;
+        }
         if (next == _wakeAt) return;
         _wakeAt = next;
         // Whole ms, rounded up: Timer truncates to whole ms, which would wake the loop too early.
@@ -109,7 +118,7 @@ public sealed class BackendState : BackgroundService
     }
 
     // The end of a batch: end the ejections that are due, answer or serve the queued picks,
-    // publish the gauges, set the wake timer. Journaled only when it could act (an ejection due,
+    // publish the gauges, hand the journal's records over (or not yet), set the wake timer. Journaled only when it could act (an ejection due,
     // a pick queued): otherwise it is a no-op, in the replay too.
     internal void EndBatch()
     {
@@ -117,7 +126,7 @@ public sealed class BackendState : BackgroundService
             _journal.Record(new JournalEntry.EjectionsDue());
         _table.Tick();
         _table.PublishGauges();
-        ArmWakeTimer();
+        ArmWakeTimer(_journal?.EndTurn() ?? false);
     }
 
     // With the journal on, each message is recorded before it is applied (JournalEntry.cs), and
@@ -130,7 +139,7 @@ public sealed class BackendState : BackgroundService
             switch (e)
             {
                 case RequestOutcome o:
-                    _journal?.Record(JournalEntry.Ended.Of(o));
+                    _journal?.Outcome(o);
                     _table.Apply(o);
                     break;
                 case ProbeResult p:
@@ -160,6 +169,12 @@ public sealed class BackendState : BackgroundService
                     _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
                     _table.Reject(r.Problem); // the watcher has logged it
                     break;
+                case CheckpointWanted when _journal is not null && _clock is not null:
+                    var seed = Random.Shared.Next();
+                    _table.Reseed(seed);
+                    _journal.Record(new JournalEntry.Checkpoint(JournalEntry.Version, _clock.Now, seed, _table.Config,
+                        _table.Checkpoint(p => _queued.TryGetValue(p, out var id) ? id : 0)));
+                    break;
                 case MembershipChanged m: // the resolver has logged a failed lookup
                     _journal?.Record(new JournalEntry.Resolved(m.Backend, m.Addresses, m.Error));
                     _table.Apply(m);
@@ -182,7 +197,7 @@ public sealed class BackendState : BackgroundService
                     if (_journal is not null)
                     {
                         (_picking, _pickingId) = (p, ++_picks);
-                        _journal.Record(JournalEntry.Picked.Of(_pickingId, p.Exclude, p.Key));
+                        _journal.Pick(_pickingId, p.Exclude, p.Key);
                     }
                     if (_table.Pick(p) is { } waiter)
                     {
@@ -249,7 +264,7 @@ public sealed class BackendState : BackgroundService
         long id;
         if (ReferenceEquals(p, _picking)) id = _pickingId;
         else if (!_queued.Remove(p, out id)) return;
-        _journal!.Record(new JournalEntry.Answered(id, pick.Backend?.Id, pick.Refused));
+        _journal!.Answer(id, pick.Backend?.Id, pick.Refused);
     }
 
     // A queued pick's client may leave while it waits: its abort tells this loop (PickCancelled),

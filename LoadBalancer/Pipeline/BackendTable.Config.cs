@@ -54,7 +54,7 @@ public sealed partial class BackendTable
             var e = _byIdentity.GetValueOrDefault(b.Identity);
             if (e is null)
             {
-                e = new BackendEntry(_createRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
+                e = new BackendEntry(NewRoute(b, config.Pool), b.Weight) { Pool = config.Pool };
                 _byId.Add(e.Route.Id, e);
                 _byIdentity[e.Route.Identity] = e;
                 e.AffinityToken = Token(e);
@@ -96,6 +96,7 @@ public sealed partial class BackendTable
         _entries.Remove(e);
         _index.Remove(e);
         _byId.Remove(e.Route.Id);
+        Gone(e.Route);
         if (_byIdentity.GetValueOrDefault(e.Route.Identity) == e) _byIdentity.Remove(e.Route.Identity);
         if (e.AffinityToken is { } token) _byToken.Remove(token);
         _gaugesChanged = true; // its series leave /metrics with the next snapshot

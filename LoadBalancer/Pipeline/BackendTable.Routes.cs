@@ -21,7 +21,7 @@ public sealed partial class BackendTable
             old.InFlight -= r.InFlight;
             old.OpenConnections -= r.OpenConnections;
         }
-        e.Route = _createRoute(b with { Url = old.Route.Url }, pool); // the label in /status and /metrics stays
+        e.Route = NewRoute(b with { Url = old.Route.Url }, pool); // the label in /status and /metrics stays
         e.Pool = pool;
         _byId.Add(e.Route.Id, e);
         if (old.InFlight == 0) Dispose(old);
@@ -32,6 +32,7 @@ public sealed partial class BackendTable
     {
         _retired.Remove(old.Route.Id);
         _byId.Remove(old.Route.Id);
+        Gone(old.Route);
         // Its connections close with its pool; their close notes come after the route has left
         // _byId and are ignored, so they are counted closed here.
         old.Entry.OpenConnections -= old.OpenConnections;

@@ -35,7 +35,7 @@ public sealed partial class BackendTable
     readonly TimeProvider _time;
     readonly Action<StateChange> _onChange;
     readonly LbMetrics? _metrics;
-    readonly Random? _random;
+    Random? _random; // replaced at a checkpoint (Reseed)
     readonly ILogger _log;
 
     LbConfig _config;
@@ -53,8 +53,11 @@ public sealed partial class BackendTable
 
     /// <param name="drawSecret">Where an affinity secret comes from when lb.json sets none (a new
     /// random one per process by default; the journal records each draw, a replay gives them back).</param>
+    /// <param name="checkpoint">A replay from a journal file that begins with one: the table as it was
+    /// there (the routes are made in its order: see BackendTable.Checkpoint.cs).</param>
     public BackendTable(LbConfig config, Func<BackendConfig, PoolConfig, BackendRoute> createRoute, TimeProvider time,
-        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null, Func<byte[]>? drawSecret = null)
+        Action<StateChange> onChange, LbMetrics? metrics = null, Random? random = null, ILogger? log = null, Func<byte[]>? drawSecret = null,
+        TableCheckpoint? checkpoint = null)
     {
         _drawSecret = drawSecret ?? Affinity.NewSecret;
         _log = log ?? NullLogger.Instance;
@@ -67,7 +70,8 @@ public sealed partial class BackendTable
         _policy = BalancingPolicies.Create(config.Balancing, random, config.HashBalanceFactor);
         _index.TrackGauges = metrics is not null;
         Forwarding = Settings(config);
-        Reconcile(config);
+        if (checkpoint is null) Reconcile(config);
+        else Restore(checkpoint);
         _started = true;
         PublishGauges(); // every backend's series at 0 before anything happened to it
     }

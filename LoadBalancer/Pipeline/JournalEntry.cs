@@ -22,6 +22,7 @@ namespace LoadBalancer.Pipeline;
 // replay); picks by a number the state task gives them (1, 2, 3...); times are ISO 8601, exact.
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "t")]
 [JsonDerivedType(typeof(Start), "start")]
+[JsonDerivedType(typeof(Checkpoint), "checkpoint")]
 [JsonDerivedType(typeof(Clock), "clock")]
 [JsonDerivedType(typeof(Gap), "gap")]
 [JsonDerivedType(typeof(Secret), "secret")]
@@ -59,6 +60,12 @@ public abstract record JournalEntry
     /// <summary>The first record of a run: the format version, the clock when the table was made,
     /// the seed of the random source the policies draw from, the configuration it was made with.</summary>
     public sealed record Start(int V, DateTimeOffset At, int Seed, LbConfig Config) : JournalEntry;
+
+    /// <summary>The first record of a file the writer started when the one before reached its size:
+    /// the table as it was (Table), the clock, the configuration, and the seed the state task
+    /// reseeded its random source with right then (its policies made afresh). A replay of the file
+    /// alone starts from it.</summary>
+    public sealed record Checkpoint(int V, DateTimeOffset At, int Seed, LbConfig Config, TableCheckpoint Table) : JournalEntry;
 
     /// <summary>The state task's clock reading for the records that follow (one per batch at most).</summary>
     public sealed record Clock(DateTimeOffset At) : JournalEntry;

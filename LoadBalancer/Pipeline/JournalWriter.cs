@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using System.Text.Encodings.Web;
 using System.Threading.Channels;
 using LoadBalancer.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -9,18 +8,19 @@ using Microsoft.Extensions.Logging;
 namespace LoadBalancer.Pipeline;
 
 // Stage 7, the state journal: a consumer at the end of a bounded channel with a task of its own,
-// as the access log is. Reads the records the state task made (Journal.cs: TryWrite only), writes
-// each as one JSON line into its own buffer, and writes the buffer to journal.path when it passes
-// 64 KiB and whenever the channel is empty. At startup an existing file is moved to PATH.1 (the
-// previous run); when the file would pass journal.maxSizeMB it is moved to PATH.1 (replacing the
-// older one) and a new file starts: one rotation, so the disk holds at most twice the size. The
-// state task completes the channel when its loop ends; the writer then writes what is queued and
-// closes the file.   Go: for e := range journal { w.Write(line(e)) }
-public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalConfig config, ILogger<JournalWriter> log)
-    : BackgroundService
+// as the access log is. Reads the batches of records the state task made (Journal.cs: TryWrite
+// only), writes each record as one JSON line (JournalLines) into its own buffer, writes the buffer
+// to journal.path when it passes 64 KiB and whenever the channel is empty, and hands each emptied
+// batch back (journalfree). At startup an existing file is moved to PATH.1 (the previous run).
+// Rotation: at 90% of journal.maxSizeMB it asks the state task for a checkpoint (CheckpointWanted
+// on events); the checkpoint record, when it comes through the channel in its place, ends the
+// file, which becomes PATH.1 (replacing the older one), and begins the new PATH, so each file
+// replays alone. The state task completes the channel when its loop ends; the writer then writes
+// what is queued and closes the file.   Go: for batch := range journal { w.Write(lines(batch)); free <- batch }
+public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalConfig config, ILogger<JournalWriter> log,
+    ChannelWriter<StateEvent>? stateTask = null, ChannelWriter<JournalBatch>? free = null, Task? stateTaskInboxDone = null) : BackgroundService
 {
     const int WriteAt = 64 * 1024;
-    static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     readonly ArrayBufferWriter<byte> _buffer = new(WriteAt * 2);
     FileStream? _file;
@@ -43,21 +43,24 @@ public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalCo
 
     async Task RunAsync()
     {
-        using var json = new Utf8JsonWriter(_buffer, JsonOptions);
+        using var json = new Utf8JsonWriter(_buffer, JournalLines.JsonOptions);
         try
         {
-            while (await entries.WaitToReadAsync().ConfigureAwait(false))
+            while (await batches.WaitToReadAsync().ConfigureAwait(false))
             {
-                while (entries.TryRead(out var e))
+                while (batches.TryRead(out var batch))
                 {
-                    _recordsRead++;
-                    json.Reset(_buffer);
-                    JsonSerializer.Serialize(json, e, JournalJson.Default.JournalEntry);
-                    json.Flush();
-                    _buffer.Write("\n"u8);
-                    if (_buffer.WrittenCount >= WriteAt) WriteOut();
+                    foreach (ref readonly var record in batch.Records)
+                    {
+                        if (record.Entry is JournalEntry.Checkpoint) StartFileWithCheckpoint();
+                        else if (record.Entry is JournalEntry.Gap) _checkpointAsked = false; // it may be in the gap: ask again
+                        JournalLines.Write(_buffer, json, record);
+                    }
+                    Volatile.Write(ref _recordsRead, _recordsRead + batch.Count);
+                    if (_buffer.WrittenCount >= WriteAt || !batches.TryPeek(out _)) WriteOut(); // full, or nothing more waits
+                    batch.Clear();
+                    free?.TryWrite(batch); // back to the state task (written out, checkpoint asked if due); when the free list is full, to the GC
                 }
-                WriteOut(); // the channel is empty: nothing waits in the buffer
             }
         }
         finally
@@ -92,7 +95,18 @@ public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalCo
         {
             try
             {
-                if (_file is not null && _file.Position + bytes.Length > config.MaxBytes && _file.Position > 0)
+                if (_file is not null && stateTask is not null && !_checkpointAsked && _file.Position + bytes.Length > config.MaxBytes / 10 * 9)
+                    _checkpointAsked = stateTask.TryWrite(CheckpointWanted.Instance); // events full: asked again at the next write
+                // The checkpoint comes behind the batches queued before it (the state task answers
+                // an ask it took even while it stops): the file may pass its size while it comes,
+                // by half at most, asking again as it goes; past that the new file begins without
+                // one (a replay of it reads PATH.1 first). Once the state task has taken its last
+                // event (stateTaskInboxDone) none can come: what is left, at most the channel's
+                // content, goes into this file rather than a new one that no replay could start.
+                var limit = stateTask is null ? config.MaxBytes
+                    : stateTaskInboxDone?.IsCompleted == true ? long.MaxValue
+                    : config.MaxBytes + config.MaxBytes / 2;
+                if (_file is not null && _file.Position + bytes.Length > limit && _file.Position > 0)
                 {
                     _file.Dispose();
                     _file = null;
@@ -110,6 +124,22 @@ public sealed class JournalWriter(ChannelReader<JournalEntry> entries, JournalCo
         }
         _buffer.ResetWrittenCount();
     }
+
+    // The checkpoint the state task made on our asking (at 90% of journal.maxSizeMB): what is
+    // before it goes to the file, which becomes PATH.1; the checkpoint begins the new PATH, so each
+    // file replays alone, and no record is in both or in neither.
+    void StartFileWithCheckpoint()
+    {
+        _checkpointAsked = false;
+        WriteOut();
+        if (_file is null || _file.Position == 0 || config.Path is not { } path) return;
+        _file.Dispose();
+        _file = null;
+        Open(path, rotate: true);
+        Log.JournalRotated(log, path);
+    }
+
+    bool _checkpointAsked;
 
     // A record is never split across files: a rotation happens between writes, and each write ends on a line.
     void Open(string path, bool rotate)

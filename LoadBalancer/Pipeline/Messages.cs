@@ -12,7 +12,8 @@ namespace LoadBalancer.Pipeline;
 //   periods            ConfigWatcher -> Ticker           TimeSpan: a new probe interval after a reload
 //   accesslog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
 //   accesslogsettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
-//   journal            BackendState  -> JournalWriter    JournalEntry: every message it applied, TryWrite only
+//   journal            BackendState  -> JournalWriter    JournalBatch: every message it applied (JournalRecord), TryWrite only
+//   journalfree        JournalWriter -> BackendState     JournalBatch: written and emptied, to fill again (a free list)
 
 public readonly record struct Tick(DateTimeOffset At);
 
@@ -41,6 +42,13 @@ public sealed record PickCancelled(Waiter Waiter) : StateEvent;
 public sealed record Wake : StateEvent
 {
     public static readonly Wake Instance = new();
+}
+
+/// <summary>The JournalWriter's file is full: the state task reseeds and records a checkpoint, with
+/// which the writer begins the next file (JournalEntry.Checkpoint).</summary>
+public sealed record CheckpointWanted : StateEvent
+{
+    public static readonly CheckpointWanted Instance = new();
 }
 
 /// <summary>The DnsResolver's answer for one discovered backend (its Key, as in lb.json):

@@ -65,12 +65,26 @@ public sealed class PipelineChannels
     /// <summary>BackendState -> JournalWriter: every message the state task applied, with its answer.
     /// Only the state task writes, only with TryWrite (see Journal.cs): a full channel is a gap in
     /// the journal, counted and marked, never a pick waiting for a disk.</summary>
-    public Channel<JournalEntry> Journal { get; } = Channel.CreateBounded<JournalEntry>(new BoundedChannelOptions(JournalCapacity)
+    public Channel<JournalBatch> Journal { get; } = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(JournalCapacity)
     {
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,
         SingleWriter = true,
     });
 
-    public const int JournalCapacity = 65536;
+    /// <summary>JournalWriter -> BackendState: written batches, emptied, for the state task to fill
+    /// again (Effective Go's "leaky buffer"): both ends only TryWrite/TryRead; a full free list
+    /// leaves the batch to the GC, an empty one makes the state task allocate a new batch.</summary>
+    public Channel<JournalBatch> JournalFree { get; } = Channel.CreateBounded<JournalBatch>(new BoundedChannelOptions(JournalFreeCapacity)
+    {
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+        SingleWriter = true,
+    });
+
+    public const int JournalFreeCapacity = 16;
+
+    /// <summary>In batches (full ones of Journal.BatchSize records, or what Journal.HandOverEvery
+    /// gathered): 131,072 records at most wait for the writer.</summary>
+    public const int JournalCapacity = 512;
 }

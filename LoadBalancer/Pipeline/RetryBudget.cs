@@ -43,6 +43,34 @@ public sealed class RetryBudget
         return true;
     }
 
+    /// <summary>The newest millisecond counted (a checkpoint's).</summary>
+    public long Now => _now;
+
+    /// <summary>The window's non-empty slots, as (slot, first attempts, grants) triples (a checkpoint's).</summary>
+    public int[] Counted()
+    {
+        var list = new List<int>();
+        for (var i = 0; i < Slots; i++)
+            if (_firsts[i] != 0 || _granted[i] != 0) list.AddRange([i, _firsts[i], _granted[i]]);
+        return [.. list];
+    }
+
+    /// <summary>The window as a checkpoint had it.</summary>
+    public void Restore(long now, int[] slots)
+    {
+        Array.Clear(_firsts);
+        Array.Clear(_granted);
+        _firstsInWindow = _grantedInWindow = 0;
+        for (var k = 0; k + 2 < slots.Length; k += 3)
+        {
+            _firsts[slots[k]] = slots[k + 1];
+            _granted[slots[k]] = slots[k + 2];
+            _firstsInWindow += slots[k + 1];
+            _grantedInWindow += slots[k + 2];
+        }
+        _now = now;
+    }
+
     // Moves the window's end to now: every millisecond that left the window (t - 10 s and before)
     // is subtracted and its slot reused. A clock that went back counts in the newest slot.
     int Advance(DateTimeOffset now)

@@ -11,7 +11,9 @@ namespace LoadBalancer.Replay;
 //   exit 1  the first divergence: its message number (the line in the journal), expected, got
 //   exit 2  the journal cannot be read (no file, not a journal, an unknown version)
 //   exit 3  a gap the writer left (records dropped), or a beginning rotated away
-// When PATH does not begin with a start record (it was rotated mid-run), PATH.1 is read first.
+// A file the writer started after a rotation begins with a checkpoint (the table as it was then)
+// and replays alone. When PATH begins with neither a start nor a checkpoint (a journal written
+// before checkpoints), PATH.1 is read first.
 public static class ReplayCommand
 {
     public const int ExitDivergence = 1, ExitUnreadable = 2, ExitGap = 3;
@@ -33,7 +35,8 @@ public static class ReplayCommand
         return await Run(lines, source, until, printStatus, stdout, stderr).ConfigureAwait(false);
     }
 
-    static bool IsStart(string line) => line.StartsWith("{\"t\":\"start\"", StringComparison.Ordinal);
+    static bool IsStart(string line) =>
+        line.StartsWith("{\"t\":\"start\"", StringComparison.Ordinal) || line.StartsWith("{\"t\":\"checkpoint\"", StringComparison.Ordinal);
 
     /// <summary>The replay of journal lines (message n is lines[n-1]).</summary>
     public static async Task<int> Run(IReadOnlyList<string> lines, string source, string? until, bool printStatus, TextWriter stdout, TextWriter stderr)
@@ -76,8 +79,29 @@ public static class ReplayCommand
                     await stderr.WriteLineAsync($"error: {source}: journal version {start.V}; this balancer reads version {JournalEntry.Version}").ConfigureAwait(false);
                     return ExitUnreadable;
                 }
-                replay = new Replayer(start, entries.Skip(i + 1).TakeWhile(x => x is not JournalEntry.Start).OfType<JournalEntry.Secret>().Select(x => x.Value));
+                replay = new Replayer(start, entries.Skip(i + 1).TakeWhile(x => x is not (JournalEntry.Start or JournalEntry.Checkpoint)).OfType<JournalEntry.Secret>().Select(x => x.Value));
                 if (until is not null && (stopAt = Until(until, start.At)) is null)
+                {
+                    await stderr.WriteLineAsync($"error: --until {until}: not a time (use 2026-11-25T12:00:31Z or 12:00:31)").ConfigureAwait(false);
+                    return ExitUnreadable;
+                }
+                messages++;
+                continue;
+            }
+            if (entry is JournalEntry.Checkpoint checkpoint)
+            {
+                if (checkpoint.V != JournalEntry.Version)
+                {
+                    await stderr.WriteLineAsync($"error: {source}: journal version {checkpoint.V}; this balancer reads version {JournalEntry.Version}").ConfigureAwait(false);
+                    return ExitUnreadable;
+                }
+                if (replay?.Produced.TryPeek(out var pending) == true)
+                    return await DivergedAsync(stdout, n, entry, "no further answer", Describe(replay, pending)).ConfigureAwait(false);
+                if (checkpoint.At > stopAt) break;
+                // From here the table is the checkpoint's (the live one reseeded and made its policy afresh here too).
+                replay = new Replayer(checkpoint, entries.Skip(i + 1).TakeWhile(x => x is not (JournalEntry.Start or JournalEntry.Checkpoint))
+                    .OfType<JournalEntry.Secret>().Select(x => x.Value), replay?.Picks ?? 0);
+                if (until is not null && stopAt is null && (stopAt = Until(until, checkpoint.At)) is null)
                 {
                     await stderr.WriteLineAsync($"error: --until {until}: not a time (use 2026-11-25T12:00:31Z or 12:00:31)").ConfigureAwait(false);
                     return ExitUnreadable;
@@ -154,7 +178,7 @@ public static class ReplayCommand
         {
             switch (entries[i])
             {
-                case null or JournalEntry.Clock or JournalEntry.Start or JournalEntry.Gap or JournalEntry.Secret: break;
+                case null or JournalEntry.Clock or JournalEntry.Start or JournalEntry.Checkpoint or JournalEntry.Gap or JournalEntry.Secret: break;
                 case JournalEntry.Answered { Refusal: Refusal.Cancelled } a when lastInput >= 0:
                     if (!at.TryGetValue(lastInput, out var list)) at[lastInput] = list = [];
                     list.Add(a.Pick);

@@ -16,6 +16,7 @@ public sealed class Replayer
     readonly Dictionary<PickRequest, long> _pickIds = new(ReferenceEqualityComparer.Instance);
     readonly Dictionary<long, Waiter> _waiters = [];
     readonly Dictionary<long, CancellationTokenSource> _aborts = [];
+    readonly Queue<int> _restoredIds = new(); // a checkpoint's route ids, in the order the table makes them
     int _nextId;
 
     /// <param name="secrets">The affinity secrets the live table drew, in order (the journal's secret records).</param>
@@ -33,6 +34,37 @@ public sealed class Replayer
                 Produced.Enqueue(new JournalEntry.Answered(id, pick.Backend?.Id, pick.Refused));
             },
         };
+    }
+
+    /// <summary>A replay of a file that begins with a checkpoint: the table as it was there, its
+    /// queued picks waiting again. picks: the picks replayed before (a journal read on past it).</summary>
+    public Replayer(JournalEntry.Checkpoint checkpoint, IEnumerable<string>? secrets = null, int picks = 0)
+    {
+        Picks = picks;
+        Clock = new StateClock(TimeProvider.System);
+        Clock.Set(checkpoint.At);
+        var c = checkpoint.Table;
+        foreach (var b in c.Backends) _restoredIds.Enqueue(b.Route);
+        foreach (var r in c.Retired) _restoredIds.Enqueue(r.Route);
+        var drawn = new Queue<string>(secrets ?? []);
+        Table = new BackendTable(checkpoint.Config, Create, Clock, Changes.Add, metrics: null, random: new Random(checkpoint.Seed),
+            drawSecret: () => drawn.TryDequeue(out var s) ? Convert.FromBase64String(s) : Balancing.Affinity.NewSecret(), checkpoint: c)
+        {
+            Answered = (p, pick) =>
+            {
+                _pickIds.Remove(p, out var id);
+                Produced.Enqueue(new JournalEntry.Answered(id, pick.Backend?.Id, pick.Refused));
+            },
+        };
+        _nextId = c.LastRoute;
+        foreach (var g in c.Gone) _routes[g.Route] = new BackendRoute(g.Route, g.Url, g.Key, NeverSends) { Address = g.Address };
+        foreach (var w in c.Queue)
+        {
+            var request = new PickRequest(w.Exclude is null ? null : Array.ConvertAll(w.Exclude, Route), Reply<Pick>.Rent(), AbortFor(w.Pick),
+                new RequestKey(w.Hash, w.Affinity));
+            _pickIds[request] = w.Pick;
+            _waiters[w.Pick] = Table.RestoreWaiter(request, w.Enqueued, w.Deadline, w.Id);
+        }
     }
 
     public StateClock Clock { get; }
@@ -70,7 +102,8 @@ public sealed class Replayer
 
     BackendRoute Create(BackendConfig b, PoolConfig pool)
     {
-        var route = new BackendRoute(++_nextId, b.Url, b.Key, NeverSends) { Protocol = b.Protocol, Tls = b.Tls, Address = b.Address };
+        var id = _restoredIds.TryDequeue(out var restored) ? restored : ++_nextId;
+        var route = new BackendRoute(id, b.Url, b.Key, NeverSends) { Protocol = b.Protocol, Tls = b.Tls, Address = b.Address };
         _routes[route.Id] = route;
         return route;
     }
