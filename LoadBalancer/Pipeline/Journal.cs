@@ -16,7 +16,7 @@ namespace LoadBalancer.Pipeline;
 public sealed class Journal(ChannelWriter<JournalBatch> writer, StateClock clock, ChannelReader<JournalBatch>? free = null)
 {
     /// <summary>Records per batch at most: with the channel's capacity, the bound on what waits for the writer.</summary>
-    public const int BatchSize = 256;
+    public const int BatchSize = 1024;
 
     /// <summary>A turn's end hands a batch that is not full over when this long has passed since the last hand-over.</summary>
     public static readonly TimeSpan HandOverEvery = TimeSpan.FromMilliseconds(1);

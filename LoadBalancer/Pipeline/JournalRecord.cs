@@ -10,7 +10,7 @@ public readonly struct JournalRecord
     public enum Kinds : byte { Entry, Clock, Pick, Answer, Outcome }
 
     public Kinds Kind { get; }
-    // 32 bytes: a batch of 256 is 8 KiB.
+    // 32 bytes: a batch of 1,024 is 32 KiB.
     readonly long _number;   // Clock: UTC ticks; Pick, Answer: the pick's number
     readonly ulong _hash;    // Pick: the hash key
     readonly JournalEntry? _entry;

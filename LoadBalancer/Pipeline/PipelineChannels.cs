@@ -86,5 +86,5 @@ public sealed class PipelineChannels
 
     /// <summary>In batches (full ones of Journal.BatchSize records, or what Journal.HandOverEvery
     /// gathered): 131,072 records at most wait for the writer.</summary>
-    public const int JournalCapacity = 512;
+    public const int JournalCapacity = 128;
 }
