@@ -234,7 +234,7 @@ async Task RunAsync(string mode, int askers, Func<ValueTask<Pick>> ask, Func<Pic
     Array.Sort(all);
     windows.Sort();
     double Us(double q) => all[(int)Math.Min(all.Length - 1, q * all.Length)] * 1e6 / Stopwatch.Frequency;
-    double Cpu(double q) => windows[(int)Math.Min(windows.Count - 1, q * windows.Count)];
+    double Cpu(double q) => windows.Count == 0 ? double.NaN : windows[(int)Math.Min(windows.Count - 1, q * windows.Count)]; // NaN: no 20 ms window had a round trip (a starved row)
     Console.WriteLine($"{mode,-22} {askers,6} {count / elapsed,12:N0} {Cpu(0.50),7:0.00} {Cpu(0.99),7:0.00} {Us(0.50),8:0.00} {Us(0.99),8:0.00} {Us(0.999),8:0.00} {bytes,7:0}");
 }
 

@@ -107,7 +107,7 @@ public sealed class JournalRoundTripTests
             // An answer right after something other than its own pick came from the queue.
             for (var i = 1; i < entries.Count; i++)
                 if (entries[i] is JournalEntry.Answered { Route: not null } && entries[i - 1] is not JournalEntry.Picked) seen.Add("served from the queue");
-        }, iter: 150); // 150: op 18 (a checkpoint) took a share of the steps
+        }, iter: 500); // 500: a rare kind (e.g. Stopping) was missed by 1 run in 10 at 100 iterations
         Assert.DoesNotContain("unknown pick", seen);
         foreach (var kind in new[] { "None", "NoBackend", "QueueFull", "QueueTimeout", "Cancelled", "Budget", "Stopping", "served from the queue", "cancel",
             nameof(JournalEntry.Drained), nameof(JournalEntry.Planned), nameof(JournalEntry.EjectionsDue), nameof(JournalEntry.ConnectionsMoved), nameof(JournalEntry.Reloaded),
