@@ -142,8 +142,7 @@ public static partial class Log
     [LoggerMessage(95, LogLevel.Warning, "Admin: {Method} {Path} from {Peer} refused: {Why}")]
     public static partial void AdminRefused(ILogger logger, string method, string path, string peer, string why);
 
-    [LoggerMessage(25, LogLevel.Warning, "journal.* changes take effect only after a restart; the running journal stays")]
-    public static partial void JournalChangeNeedsRestart(ILogger logger);
+    // 25: retired ("journal.* changes take effect only after a restart"): journal.* applies on reload now.
 
     // DNS discovery (Discovery/DnsResolver.cs).
     [LoggerMessage(110, LogLevel.Debug, "DNS {Host}: {Count} addresses, next lookup in {NextSeconds} s")]

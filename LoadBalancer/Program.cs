@@ -216,24 +216,22 @@ public static class Program
         // makes the same decisions.
         var clock = new StateClock(time);
         var seed = Random.Shared.Next();
-        var journal = config.Journal.On ? new Journal(channels.Journal.Writer, clock, channels.JournalFree.Reader) : null;
-        if (journal is not null)
-        {
-            builder.Services.AddSingleton(journal); // for the dashboard's drop count
-            builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>(), channels.Events.Writer, channels.JournalFree.Writer,
-                channels.Events.Reader.Completion));
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
-        }
+        // Made whether journal.path is set or not: a reload may set it (or change or unset it).
+        var journal = new Journal(channels.Journal.Writer, clock, channels.JournalFree.Reader);
+        builder.Services.AddSingleton(journal); // for the dashboard's drop count
+        builder.Services.AddSingleton(sp => new JournalWriter(channels.Journal.Reader, config.Journal, sp.GetRequiredService<ILogger<JournalWriter>>(), channels.Events.Writer, channels.JournalFree.Writer,
+            channels.Events.Reader.Completion));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<JournalWriter>());
         builder.Services.AddSingleton(sp =>
         {
             var log = sp.GetRequiredService<ILogger<BackendTable>>();
             var table = new BackendTable(config, pools.Create, clock, change => LogChange(log, change), metrics, new Random(seed), log: log,
-                drawSecret: journal is null ? null : journal.DrawSecret);
-            journal?.Start(seed, config);
+                drawSecret: config.Journal.On ? journal.DrawSecret : null); // off: a checkpoint carries the secret if a reload turns it on
+            if (config.Journal.On) journal.Start(seed, config);
             return table;
         });
         builder.Services.AddSingleton(sp => new BackendState(channels, sp.GetRequiredService<BackendTable>(), time,
-            sp.GetRequiredService<ILogger<BackendState>>(), clock, journal));
+            sp.GetRequiredService<ILogger<BackendState>>(), clock, journal, journalOn: config.Journal.On));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackendState>());
         // After the state task, which answers its first round in StartAsync (backends resolved before listening).
         builder.Services.AddHostedService(sp => new Discovery.DnsResolver(state, time, sp.GetRequiredService<ILogger<Discovery.DnsResolver>>(),

@@ -100,12 +100,13 @@ foreach (var askers in new[] { 1, 8, 64 })
     var clock = new StateClock(TimeProvider.System);
     var journal = new Journal(journalChannels.Journal.Writer, clock, journalChannels.JournalFree.Reader);
     var journalFile = Path.Combine(Path.GetTempPath(), $"pickbench-{Environment.ProcessId}.journal");
-    var writer = new JournalWriter(journalChannels.Journal.Reader, new JournalConfig(journalFile, 1L << 32), NullLogger<JournalWriter>.Instance,
+    var journalConfig = config with { Journal = new JournalConfig(journalFile, 1L << 32) }; // the writer's settings are the table's, as in Program
+    var writer = new JournalWriter(journalChannels.Journal.Reader, journalConfig.Journal, NullLogger<JournalWriter>.Instance,
         journalChannels.Events.Writer, journalChannels.JournalFree.Writer, journalChannels.Events.Reader.Completion);
     var journaled = new BackendState(journalChannels,
-        new BackendTable(config, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), clock, _ => { }, random: new Random(1)),
+        new BackendTable(journalConfig, b => new BackendRoute(++nextId, b.Url, b.Key, new HttpMessageInvoker(new SocketsHttpHandler())), clock, _ => { }, random: new Random(1)),
         TimeProvider.System, NullLogger<BackendState>.Instance, clock, journal);
-    journal.Start(1, config);
+    journal.Start(1, journalConfig);
     await writer.StartAsync(CancellationToken.None);
     await journaled.StartAsync(CancellationToken.None);
     var journalClient = new StateClient(journalChannels);

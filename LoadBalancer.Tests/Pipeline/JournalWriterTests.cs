@@ -26,12 +26,13 @@ public sealed class JournalWriterTests
             {
                 Balancing = BalancingNames.PowerOfTwo,
                 Admission = TestConfigs.Create("http://a:1").Admission with { MaxInFlightPerBackend = 2, QueueSize = 10, QueueTimeout = TimeSpan.FromSeconds(1) },
+                Journal = new JournalConfig(path, 64 * 1024), // as Program makes it: the writer's settings are the table's (a checkpoint with others is a reload's)
             };
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
             var channels = new PipelineChannels();
             var clock = new StateClock(time);
             var journal = new Journal(channels.Journal.Writer, clock);
-            var writer = new JournalWriter(channels.Journal.Reader, new JournalConfig(path, 64 * 1024), NullLogger<JournalWriter>.Instance,
+            var writer = new JournalWriter(channels.Journal.Reader, config.Journal, NullLogger<JournalWriter>.Instance,
                 channels.Events.Writer, channels.JournalFree.Writer, channels.Events.Reader.Completion);
             var routes = new RouteFactory();
             var table = new BackendTable(config, (b, _) => routes.Create(b), clock, _ => { }, random: new Random(7));

@@ -26,17 +26,20 @@ public sealed class BackendState : BackgroundService
     readonly ILogger _log;
     readonly ITimer _wakeTimer;
     readonly StateClock? _clock;
-    readonly Journal? _journal;
+    readonly Journal? _journalStandby; // the journal stage's end, on or off (journal.path may change on reload)
+    Journal? _journal;                 // the same while journal.path is set, else null: nothing recorded
     DateTimeOffset _wakeAt = DateTimeOffset.MaxValue;
 
     /// <param name="clock">The table's clock, read once per batch (null: the table reads its own).</param>
-    /// <param name="journal">Where every applied message goes, with its answer (null: the journal is off).</param>
+    /// <param name="journal">Where every applied message goes, with its answer (null: no journal, ever).</param>
+    /// <param name="journalOn">Whether it records from the start (journal.path set); a reload may turn it on or off.</param>
     public BackendState(PipelineChannels channels, BackendTable table, TimeProvider time, ILogger<BackendState> log,
-        StateClock? clock = null, Journal? journal = null)
+        StateClock? clock = null, Journal? journal = null, bool journalOn = true)
     {
         _time = time;
         _clock = clock;
-        _journal = journal;
+        _journalStandby = journal;
+        _journal = journalOn ? journal : null;
         if (journal is not null) table.Answered = OnAnswered;
         _events = channels.Events.Reader;
         _requests = channels.Requests.Reader;
@@ -78,7 +81,7 @@ public sealed class BackendState : BackgroundService
             _wakeTimer.Dispose();
             Close(); // no slot will free any more: waiters left get their answer now
             _table.DisposeRoutes();
-            _journal?.Complete();
+            _journalStandby?.Complete();
         }
         catch (Exception ex)
         {
@@ -87,7 +90,7 @@ public sealed class BackendState : BackgroundService
             Log.StateTaskDied(_log, ex);
             _requestsWriter.TryComplete(ex);
             _eventsWriter.TryComplete(ex);
-            _journal?.Complete();
+            _journalStandby?.Complete();
             while (_requests.TryRead(out var r)) Fail(r, ex);
             _table.CloseQueue(ex);
             Environment.ExitCode = 1;
@@ -161,19 +164,18 @@ public sealed class BackendState : BackgroundService
                 // coarser clock than GetUtcNow) finds the deadline not over and never re-arms.
                 case Wake: _wakeAt = DateTimeOffset.MaxValue; break;
                 case ConfigChanged c:
+                    var journalBefore = _table.Config.Journal;
                     _journal?.Record(new JournalEntry.Reloaded(c.Config));
                     var changes = _table.Reconcile(c.Config);
                     Log.ReloadApplied(_log, c.Config.Backends.Count, c.Config.Balancing, changes);
+                    if (c.Config.Journal != journalBefore) SwitchJournal(c.Config.Journal.On);
                     break;
                 case ConfigRejected r:
                     _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
                     _table.Reject(r.Problem); // the watcher has logged it
                     break;
-                case CheckpointWanted when _journal is not null && _clock is not null:
-                    var seed = Random.Shared.Next();
-                    _table.Reseed(seed);
-                    _journal.Record(new JournalEntry.Checkpoint(JournalEntry.Version, _clock.Now, seed, _table.Config,
-                        _table.Checkpoint(p => _queued.TryGetValue(p, out var id) ? id : 0)));
+                case CheckpointWanted when _journal is not null:
+                    Checkpoint();
                     break;
                 case MembershipChanged m: // the resolver has logged a failed lookup
                     _journal?.Record(new JournalEntry.Resolved(m.Backend, m.Addresses, m.Error));
@@ -259,12 +261,41 @@ public sealed class BackendState : BackgroundService
     PickRequest? _picking;
     readonly Dictionary<PickRequest, long> _queued = new(ReferenceEqualityComparer.Instance);
 
+    // The table as it is now, whole, with a fresh seed for its policies: a journal file that begins
+    // here replays alone (JournalWriter starts a file with it: at rotation, or for a new journal.path).
+    void Checkpoint()
+    {
+        if (_journal is null || _clock is null) return;
+        var seed = Random.Shared.Next();
+        _table.Reseed(seed);
+        _journal.Record(new JournalEntry.Checkpoint(JournalEntry.Version, _clock.Now, seed, _table.Config,
+            _table.Checkpoint(p => _queued.TryGetValue(p, out var id) ? id : 0)));
+    }
+
+    // A reload changed journal.*: on, the journal (re)starts with a checkpoint that carries the new
+    // settings (the writer opens the new file for it); off, the reload's record, which says so, is
+    // the last (handed over now: the writer closes the file after it).
+    void SwitchJournal(bool on)
+    {
+        if (_journalStandby is null) return;
+        if (on)
+        {
+            _journal = _journalStandby;
+            Checkpoint();
+        }
+        else if (_journal is not null)
+        {
+            _journal.Flush();
+            _journal = null;
+        }
+    }
+
     void OnAnswered(PickRequest p, Pick pick)
     {
         long id;
         if (ReferenceEquals(p, _picking)) id = _pickingId;
         else if (!_queued.Remove(p, out id)) return;
-        _journal!.Answer(id, pick.Backend?.Id, pick.Refused);
+        _journal?.Answer(id, pick.Backend?.Id, pick.Refused);
     }
 
     // A queued pick's client may leave while it waits: its abort tells this loop (PickCancelled),

@@ -92,12 +92,7 @@ public sealed class ConfigWatcher(
             Log.EdgeChangeNeedsRestart(log);
             next = next with { ListenProtocols = running.ListenProtocols, Tls = running.Tls };
         }
-        if (next.Journal != running.Journal)
-        {
-            // The journal is one run's record from its start: a new file mid-run could not be replayed.
-            Log.JournalChangeNeedsRestart(log);
-            next = next with { Journal = running.Journal };
-        }
+        // journal.*: the state task applies it (a new file begins with its checkpoint, so it replays alone).
         // The client listener's limits: the accept gate resizes, Kestrel's header timeout applies
         // to connections accepted from now on (open ones keep theirs).
         if (next.Limits != running.Limits) applyLimits?.Invoke(next.Limits);

@@ -22,6 +22,12 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
 {
     const int WriteAt = 64 * 1024;
 
+    JournalConfig _config = config; // journal.*: a reload's checkpoint or its last record changes it (the loop's only)
+
+    /// <summary>Whether a journal file is being written (journal.path set), for the dashboard.</summary>
+    public bool On => Volatile.Read(ref _on);
+    bool _on = config.On;
+
     readonly ArrayBufferWriter<byte> _buffer = new(WriteAt * 2);
     FileStream? _file;
     string? _problem;
@@ -29,10 +35,10 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
     // Opened before Kestrel starts, so a journal that cannot be opened is said at startup.
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        if (config.Path is { } path)
+        if (_config.Path is { } path)
         {
             Open(path, rotate: true);
-            if (_file is not null) Log.JournalOpened(log, path, config.MaxBytes >> 20);
+            if (_file is not null) Log.JournalOpened(log, path, _config.MaxBytes >> 20);
         }
         return base.StartAsync(cancellationToken);
     }
@@ -52,9 +58,14 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
                 {
                     foreach (ref readonly var record in batch.Records)
                     {
-                        if (record.Entry is JournalEntry.Checkpoint) StartFileWithCheckpoint();
+                        if (record.Entry is JournalEntry.Checkpoint checkpoint)
+                        {
+                            if (checkpoint.Config.Journal != _config) SwitchTo(checkpoint.Config.Journal); // a reload turned it on or changed it
+                            else StartFileWithCheckpoint();
+                        }
                         else if (record.Entry is JournalEntry.Gap) _checkpointAsked = false; // it may be in the gap: ask again
                         JournalLines.Write(_buffer, json, record);
+                        if (record.Entry is JournalEntry.Reloaded { Config.Journal.On: false } && _config.On) SwitchTo(JournalConfig.Off); // its last record
                     }
                     Volatile.Write(ref _recordsRead, _recordsRead + batch.Count);
                     if (_buffer.WrittenCount >= WriteAt || !batches.TryPeek(out _)) WriteOut(); // full, or nothing more waits
@@ -91,11 +102,11 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
     void WriteOut()
     {
         var bytes = _buffer.WrittenSpan;
-        if (bytes.Length > 0 && config.Path is { } path)
+        if (bytes.Length > 0 && _config.Path is { } path)
         {
             try
             {
-                if (_file is not null && stateTask is not null && !_checkpointAsked && _file.Position + bytes.Length > config.MaxBytes / 10 * 9)
+                if (_file is not null && stateTask is not null && !_checkpointAsked && _file.Position + bytes.Length > _config.MaxBytes / 10 * 9)
                     _checkpointAsked = stateTask.TryWrite(CheckpointWanted.Instance); // events full: asked again at the next write
                 // The checkpoint comes behind the batches queued before it (the state task answers
                 // an ask it took even while it stops): the file may pass its size while it comes,
@@ -103,9 +114,9 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
                 // one (a replay of it reads PATH.1 first). Once the state task has taken its last
                 // event (stateTaskInboxDone) none can come: what is left, at most the channel's
                 // content, goes into this file rather than a new one that no replay could start.
-                var limit = stateTask is null ? config.MaxBytes
+                var limit = stateTask is null ? _config.MaxBytes
                     : stateTaskInboxDone?.IsCompleted == true ? long.MaxValue
-                    : config.MaxBytes + config.MaxBytes / 2;
+                    : _config.MaxBytes + _config.MaxBytes / 2;
                 if (_file is not null && _file.Position + bytes.Length > limit && _file.Position > 0)
                 {
                     _file.Dispose();
@@ -132,11 +143,29 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
     {
         _checkpointAsked = false;
         WriteOut();
-        if (_file is null || _file.Position == 0 || config.Path is not { } path) return;
+        if (_file is null || _file.Position == 0 || _config.Path is not { } path) return;
         _file.Dispose();
         _file = null;
         Open(path, rotate: true);
         Log.JournalRotated(log, path);
+    }
+
+    // A reload changed journal.*: what is written so far goes to the old file, which is closed; a
+    // new path opens as at startup (an existing file there becomes PATH.1), its first record the
+    // checkpoint the state task made with the new settings. Off: nothing more is written.
+    void SwitchTo(JournalConfig next)
+    {
+        WriteOut();
+        _file?.Dispose();
+        _file = null;
+        _checkpointAsked = false;
+        _config = next;
+        Volatile.Write(ref _on, next.On);
+        if (next.Path is { } path)
+        {
+            Open(path, rotate: true);
+            if (_file is not null) Log.JournalOpened(log, path, next.MaxBytes >> 20);
+        }
     }
 
     bool _checkpointAsked;

@@ -28,7 +28,7 @@ public sealed class PipelineView(PipelineChannels channels, BackendState state, 
             accessLogWriter.RecordsRead) with { Enabled = accessLog.On, Dropped = accessLog.Dropped },
         View("accesslogsettings", channels.AccessLogSettings.Reader, 1, "ConfigWatcher", "AccessLogWriter", accessLogWriter.SettingsRead),
         View("journal", channels.Journal.Reader, PipelineChannels.JournalCapacity, "BackendState", "JournalWriter",
-            journalWriter?.RecordsRead ?? 0) with { Enabled = journalWriter is not null, Dropped = journal?.Dropped ?? 0 },
+            journalWriter?.RecordsRead ?? 0) with { Enabled = journalWriter?.On ?? false, Dropped = journal?.Dropped ?? 0 },
     ];
 
     static ChannelView View<T>(string name, ChannelReader<T> reader, int capacity, string? from, string to, long read) =>
