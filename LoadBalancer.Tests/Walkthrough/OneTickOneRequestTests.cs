@@ -305,7 +305,8 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         // Why that shutdown order holds in the real app: hosted services start in registration
         // order and stop in reverse. Program.Build registers ShutdownDrain first (its work is in
         // StoppingAsync, which the host calls on every service before any StopAsync), then the
-        // sinks, the access-log writer and BackendState, and the stages that feed the state task;
+        // sinks, the access-log writer, the journal writer (there even with journal.path unset: a
+        // reload may set it) and BackendState, and the stages that feed the state task;
         // the web host (Kestrel) is added after every user service, so it starts last and stops
         // first. The config watcher is the last stage registered, so it is the first stage to stop;
         // The DNS resolver comes right after the state task: its first round, in its StartAsync, needs it running.
@@ -319,7 +320,7 @@ public sealed class OneTickOneRequestTests : IAsyncLifetime
         // Left out: OpenTelemetry's exporter service (the /metrics plumbing, not a stage).
         var services = app.Services.GetServices<IHostedService>().Where(s => s.GetType().Name is not "TelemetryHostedService").ToArray();
 
-        Assert.Equal(["ShutdownDrain", "AccessLogWriter", "BackendState", "DnsResolver", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"],
+        Assert.Equal(["ShutdownDrain", "AccessLogWriter", "JournalWriter", "BackendState", "DnsResolver", "HealthChecker", "Ticker", "ConfigWatcher", "GenericWebHostService"],
             services.Select(s => s.GetType().Name));
         Assert.IsAssignableFrom<IHostedLifecycleService>(services[0]); // so its StoppingAsync runs before any StopAsync
     }
