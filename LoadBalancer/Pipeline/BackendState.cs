@@ -174,8 +174,8 @@ public sealed class BackendState : BackgroundService
                     _journal?.Record(new JournalEntry.ReloadRejected(r.Problem));
                     _table.Reject(r.Problem); // the watcher has logged it
                     break;
-                case CheckpointWanted when _journal is not null:
-                    Checkpoint();
+                case CheckpointWanted:
+                    Checkpoint(); // nothing when the journal is off (a reload may have turned it off since the ask)
                     break;
                 case MembershipChanged m: // the resolver has logged a failed lookup
                     _journal?.Record(new JournalEntry.Resolved(m.Backend, m.Addresses, m.Error));

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using LoadBalancer.Admin;
 using LoadBalancer.Balancing;
 using LoadBalancer.Configuration;
@@ -14,7 +13,8 @@ namespace LoadBalancer.Pipeline;
 // A backend is one BackendEntry for its whole life; its BackendRoute (the pool requests go
 // through) is replaced when a reload changes pool.*, and the old one lives on, retired, until
 // the requests still using it end. Messages name a route; _byId finds its entry either way.
-// Split by rule: this file holds picks and health; BackendTable.Config.cs a reload (Reconcile);
+// Split by rule: this file holds picks and health; BackendTable.Scan.cs the picks by a scan of
+// every backend (/explain, and the reference the index is tested against); BackendTable.Config.cs a reload (Reconcile);
 // BackendTable.Routes.cs the
 // pool swap (retired routes); BackendTable.Gauges.cs the gauge snapshot for /metrics;
 // BackendTable.Admission.cs the admission rules (limits, the queue, the retry budget, slow start,
@@ -148,23 +148,6 @@ public sealed partial class BackendTable
 
     bool AnyCandidate => ReferencePicks ? _eligible.Count > 0 : _index.Count > 0;
 
-    // The candidates as before the index (for /explain and ReferencePicks): fills _eligible by a
-    // scan of every backend. Returns how many were eligible and untried, limit or not.
-    int ScanCandidates(BackendRoute[]? exclude, DateTimeOffset now)
-    {
-        _eligible.Clear();
-        var untried = 0;
-        foreach (var e in _entries)
-        {
-            if (!e.Eligible || exclude is not null && Tried(exclude, e.Route.Identity)) continue;
-            untried++;
-            if (!e.HasSlot) continue;
-            if (e.WarmingSince is not null) Warm(e, now);
-            _eligible.Add(e);
-        }
-        return untried;
-    }
-
     // The affinity cookie's backend, else the policy (with the request's hash key), chooses among
     // the candidates (never none); the chosen one's slot is taken here, the one place that counts,
     // so a limit can never be exceeded.
@@ -177,20 +160,6 @@ public sealed partial class BackendTable
         if (exclude is { Length: > 0 }) _metrics?.Retry();
         // A new cookie unless the request's own named this backend (AffinityToken: null when affinity is off).
         return new Pick(chosen.Route, Forwarding, Refusal.None, waited, sticky is null ? chosen.AffinityToken : null);
-    }
-
-    BackendEntry ChooseByScan(RequestKey key)
-    {
-        var eligible = CollectionsMarshal.AsSpan(_eligible);
-        return key.Hash is { } hash ? _policy.Choose(eligible, new PickContext(hash)) : _policy.Choose(eligible);
-    }
-
-    // By identity, not by route: a pool reload may have given a tried backend a new route since.
-    static bool Tried(BackendRoute[] tried, string identity)
-    {
-        foreach (var r in tried)
-            if (r.Identity == identity) return true;
-        return false;
     }
 
     public void Apply(RequestOutcome o)

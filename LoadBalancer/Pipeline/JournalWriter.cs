@@ -25,8 +25,7 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
     JournalConfig _config = config; // journal.*: a reload's checkpoint or its last record changes it (the loop's only)
 
     /// <summary>Whether a journal file is being written (journal.path set), for the dashboard.</summary>
-    public bool On => Volatile.Read(ref _on);
-    bool _on = config.On;
+    public bool On => Volatile.Read(ref _config).On;
 
     readonly ArrayBufferWriter<byte> _buffer = new(WriteAt * 2);
     FileStream? _file;
@@ -35,12 +34,16 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
     // Opened before Kestrel starts, so a journal that cannot be opened is said at startup.
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_config.Path is { } path)
-        {
-            Open(path, rotate: true);
-            if (_file is not null) Log.JournalOpened(log, path, _config.MaxBytes >> 20);
-        }
+        OpenConfigured();
         return base.StartAsync(cancellationToken);
+    }
+
+    // The file journal.path names, as at startup: an existing one there becomes PATH.1.
+    void OpenConfigured()
+    {
+        if (_config.Path is not { } path) return;
+        Open(path, rotate: true);
+        if (_file is not null) Log.JournalOpened(log, path, _config.MaxBytes >> 20);
     }
 
     // Without the stopping token: records still come while Kestrel drains. The state task's
@@ -159,13 +162,8 @@ public sealed class JournalWriter(ChannelReader<JournalBatch> batches, JournalCo
         _file?.Dispose();
         _file = null;
         _checkpointAsked = false;
-        _config = next;
-        Volatile.Write(ref _on, next.On);
-        if (next.Path is { } path)
-        {
-            Open(path, rotate: true);
-            if (_file is not null) Log.JournalOpened(log, path, next.MaxBytes >> 20);
-        }
+        Volatile.Write(ref _config, next);
+        OpenConfigured();
     }
 
     bool _checkpointAsked;
