@@ -72,8 +72,8 @@ public static partial class Log
     [LoggerMessage(61, LogLevel.Error, "TLS certificate change rejected, still serving serial {Serial}: {Problem}")]
     public static partial void CertificateRejected(ILogger logger, string problem, string serial);
 
-    [LoggerMessage(62, LogLevel.Warning, "listenProtocols and tls changes take effect only after a restart; the running ones stay")]
-    public static partial void EdgeChangeNeedsRestart(ILogger logger);
+    [LoggerMessage(62, LogLevel.Warning, "listenProtocols on an http:// listen changes only with a restart (a cleartext listener speaks HTTP/1.1 or h2c, chosen when it binds); still {Running}")]
+    public static partial void EdgeChangeNeedsRestart(ILogger logger, string running);
 
     // ---- requests and the access log: 70-79 ----
 

@@ -20,13 +20,14 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace LoadBalancer;
 
-// config -> channels -> stages -> Kestrel. Eight stages, eight channels (the diagram with every
+// config -> channels -> stages -> Kestrel. Eight stages, nine channels (the diagram with every
 // message: README.md, "How it is built"):
 //
 //   ConfigWatcher --periods--> Ticker --ticks--> HealthChecker --events, requests--> BackendState
 //        '--------------------------events (ConfigChanged)------------------------------^  ^
 //   ProxyEndpoint (per request), AdminEndpoints (/status), BackendPools --events, requests-'
 //   CertificateWatcher (https listen only) --swaps the pair--> Kestrel's TLS handshakes
+//   ConfigWatcher --tlssettings (a reload's tls, listenProtocols)--^
 //
 //   ProxyEndpoint --accesslog (TryWrite only)--> AccessLogWriter --> stdout or a file
 //   ConfigWatcher --accesslogsettings--------------^
@@ -177,10 +178,16 @@ public static class Program
             k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
             {
                 clientListener = l;
-                l.Protocols = config.ListenProtocols; // Kestrel's HTTP/2 limits stay as they are
+                // Kestrel's HTTP/2 limits stay as they are. On https both, and the pair's ALPN offers
+                // what listenProtocols says (a reload changes it); on http one, fixed when it binds.
+                l.Protocols = certificate is null ? config.ListenProtocols : HttpProtocols.Http1AndHttp2;
                 l.Use(connectionLimit.Release);
                 l.Use(k.ApplicationServices.GetRequiredService<ShutdownDrain>().CountConnections);
-                if (certificate is not null) l.UseHttps(certificate.HandshakeOptions()); // innermost: the counts above include handshakes
+                if (certificate is not null)
+                {
+                    l.UseHttps(certificate.HandshakeOptions()); // innermost: the counts above include handshakes
+                    l.Use(certificate.RequireAgreedProtocol);
+                }
             });
             k.Listen(EndPoint(config.Admin), l =>
             {
@@ -245,7 +252,7 @@ public static class Program
             sp.GetRequiredService<IHostApplicationLifetime>().ApplicationStarted));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Ticker>());
         builder.Services.AddHostedService(sp => new ConfigWatcher(configPath, config, state, channels.Periods.Writer, time,
-            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer,
+            sp.GetRequiredService<ILogger<ConfigWatcher>>(), channels.AccessLogSettings.Writer, channels.TlsSettings.Writer,
             applyLimits: limits =>
             {
                 connectionLimit.Resize(limits.MaxClientConnections);
@@ -256,7 +263,7 @@ public static class Program
         if (certificate is not null)
         {
             builder.Services.AddHostedService(sp => new CertificateWatcher(config.Tls!, config.ListenProtocols, certificate, time,
-                sp.GetRequiredService<ILogger<CertificateWatcher>>()));
+                sp.GetRequiredService<ILogger<CertificateWatcher>>(), channels.TlsSettings.Reader));
             metrics.ObserveCertificate(() => certificate.Current.Leaf.NotAfter, time);
         }
         builder.Services.AddHttpForwarder();

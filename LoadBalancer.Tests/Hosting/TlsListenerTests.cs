@@ -31,8 +31,18 @@ public sealed class TlsListenerTests : IAsyncDisposable
         config["listen"] = "https://127.0.0.1:0";
         config["tls"] = new JsonObject { ["certificate"] = "certs/lb.pem", ["key"] = "certs/lb.key" }; // relative to lb.json
         configure?.Invoke(config);
+        _config = config;
         _lb = await Balancer.StartAsync(config, directory: _dir);
         return _lb;
+    }
+
+    JsonObject? _config;
+
+    /// <summary>Rewrites lb.json with a change (the files' names relative to it, as at startup).</summary>
+    Task ReloadAsync(Action<JsonObject> change)
+    {
+        change(_config!);
+        return _lb!.WriteConfigAsync(_config!);
     }
 
     HttpClient Client(Version version) => new(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = _ca.Trust() } })
@@ -203,6 +213,80 @@ public sealed class TlsListenerTests : IAsyncDisposable
 
         Assert.Contains("tls.certificate", rejected.Message);
         Assert.Equal(1, (await HandshakeAsync()).Serial);
+    }
+
+    // Contract, Reload: every key but listen and admin applies without a restart, tls included.
+    [Fact]
+    public async Task Reload_TlsNamesOtherFiles_ServedAndWatchedFromThen()
+    {
+        var lb = await StartAsync(serial: 1);
+        using var open = Client(HttpVersion.Version11);
+        Assert.Equal("backend-a", await open.GetStringAsync("/before"));
+        using var other = _ca.Issue(20);
+        Directory.CreateDirectory(Path.Combine(_dir, "other"));
+        TestCa.WritePem(other, Path.Combine(_dir, "other", "lb.pem"), Path.Combine(_dir, "other", "lb.key"));
+
+        await ReloadAsync(c => c["tls"] = new JsonObject { ["certificate"] = "other/lb.pem", ["key"] = "other/lb.key" });
+        await lb.Logs.WaitForAsync($"serial {other.SerialNumber}", TimeSpan.FromSeconds(5));
+
+        Assert.Equal(20, (await HandshakeAsync()).Serial);
+        Assert.Equal("backend-a", await open.GetStringAsync("/after")); // an open connection goes on
+        Assert.Contains("changed: tls", (await lb.Logs.WaitForAsync("Configuration reloaded")).Message);
+        // The new files are the ones watched now; the old ones are not.
+        using var stale = _ca.Issue(21);
+        TestCa.WritePem(stale, CertificatePath, KeyPath);
+        using var next = _ca.Issue(22);
+        TestCa.WritePem(next, Path.Combine(_dir, "other", "lb.pem"), Path.Combine(_dir, "other", "lb.key"));
+        await lb.Logs.WaitForAsync($"serial {next.SerialNumber}", TimeSpan.FromSeconds(5));
+        Assert.Equal(22, (await HandshakeAsync()).Serial);
+        Assert.DoesNotContain(lb.Logs.Lines, l => l.Message.Contains($"serial {stale.SerialNumber}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reload_TlsNamesAMissingFile_RejectedUntilItExists()
+    {
+        var lb = await StartAsync(serial: 1);
+
+        await ReloadAsync(c => c["tls"] = new JsonObject { ["certificate"] = "later/lb.pem", ["key"] = "later/lb.key" });
+        var rejected = await lb.Logs.WaitForAsync("rejected", TimeSpan.FromSeconds(5));
+
+        Assert.Contains("tls.certificate", rejected.Message);
+        Assert.Contains("file not found", rejected.Message);
+        Assert.Equal(1, (await HandshakeAsync()).Serial); // the running pair stays
+        var status = await lb.StatusAsync();
+        Assert.Contains("tls.certificate", status.GetProperty("config").GetProperty("lastError").GetString());
+        Assert.Equal("backend-a", await Client(HttpVersion.Version11).GetStringAsync("/still"));
+
+        // The files arrive after lb.json named them: the same file now loads, and applies.
+        using var later = _ca.Issue(30);
+        Directory.CreateDirectory(Path.Combine(_dir, "later"));
+        TestCa.WritePem(later, Path.Combine(_dir, "later", "lb.pem"), Path.Combine(_dir, "later", "lb.key"));
+        await lb.Logs.WaitForAsync($"serial {later.SerialNumber}", TimeSpan.FromSeconds(5));
+        Assert.Equal(30, (await HandshakeAsync()).Serial);
+        await lb.Logs.WaitForAsync("Configuration reloaded", TimeSpan.FromSeconds(5));
+        Assert.Single(lb.Logs.Lines, l => l.Message.Contains("rejected", StringComparison.Ordinal)); // logged once, not every poll
+    }
+
+    [Fact]
+    public async Task Reload_ListenProtocols_AlpnFollowsWithoutARestart()
+    {
+        var lb = await StartAsync(serial: 1);
+        Assert.Equal("h2", (await HandshakeAsync()).Alpn);
+
+        await ReloadAsync(c => c["listenProtocols"] = new JsonArray("http1"));
+        await lb.Logs.WaitForCountAsync("TLS certificate loaded", 1, TimeSpan.FromSeconds(5)); // the same files, a new ALPN list
+        Assert.Equal("http/1.1", (await HandshakeAsync()).Alpn);
+        using var h1 = Client(HttpVersion.Version11);
+        Assert.Equal("backend-a", await h1.GetStringAsync("/h1"));
+
+        await ReloadAsync(c => c["listenProtocols"] = new JsonArray("h2"));
+        await lb.Logs.WaitForCountAsync("TLS certificate loaded", 2, TimeSpan.FromSeconds(5));
+        Assert.Equal("h2", (await HandshakeAsync()).Alpn);
+        using var h2 = Client(HttpVersion.Version20);
+        using var answer = await h2.GetAsync("/h2");
+        Assert.Equal(HttpVersion.Version20, answer.Version);
+        // h2 alone: a client that will not speak it gets no HTTP/1.1 (as on a listener bound for HTTP/2 only).
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => Client(HttpVersion.Version11).GetStringAsync("/h1-refused"));
     }
 
     [Fact]

@@ -231,7 +231,7 @@ public sealed class ConfigWatcherTests : IDisposable
     }
 
     [Fact]
-    public async Task PollAsync_ListenProtocolsChanged_WarnsAndKeepsTheRunningOnes()
+    public async Task PollAsync_ListenProtocolsChangedOnHttp_WarnsAndKeepsTheRunningOnes()
     {
         await BaselineAsync();
 
@@ -239,7 +239,8 @@ public sealed class ConfigWatcherTests : IDisposable
         await _watcher.PollAsync();
 
         var warning = Assert.Single(Logged(LogLevel.Warning));
-        Assert.Contains("listenProtocols and tls changes take effect only after a restart", warning.Message);
+        Assert.Contains("listenProtocols on an http:// listen changes only with a restart", warning.Message);
+        Assert.Contains("still [\"http1\"]", warning.Message);
         var changed = Assert.IsType<ConfigChanged>(Assert.Single(Sent()));
         Assert.Equal(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1, changed.Config.ListenProtocols);
         Assert.Equal("http://127.0.0.1:8001", changed.Config.Backends[0].Url); // the rest applies

@@ -20,10 +20,11 @@ public sealed class CertificatePair
     const string ServerAuth = "1.3.6.1.5.5.7.3.1";
     const string RsaOid = "1.2.840.113549.1.1.1", EcOid = "1.2.840.10045.2.1";
 
-    CertificatePair(X509Certificate2 leaf, SslServerAuthenticationOptions options, byte[] certificateFile, byte[] keyFile)
+    CertificatePair(X509Certificate2 leaf, SslServerAuthenticationOptions options, HttpProtocols protocols, byte[] certificateFile, byte[] keyFile)
     {
         Leaf = leaf;
         Options = options;
+        Protocols = protocols;
         CertificateFile = certificateFile;
         KeyFile = keyFile;
     }
@@ -33,6 +34,9 @@ public sealed class CertificatePair
 
     /// <summary>Handed to every handshake as is; never changed after it is built.</summary>
     public SslServerAuthenticationOptions Options { get; }
+
+    /// <summary>listenProtocols when it was made: what its ALPN offers.</summary>
+    public HttpProtocols Protocols { get; }
 
     /// <summary>The files' bytes this pair was made from: the watcher's "what is served now".</summary>
     internal byte[] CertificateFile { get; }
@@ -98,7 +102,7 @@ public sealed class CertificatePair
             AllowRenegotiation = false, // RFC 9113 9.2.1, and nothing here needs it
             ClientCertificateRequired = false,
         };
-        return new CertificatePair(withKey, options, certificateFile, keyFile);
+        return new CertificatePair(withKey, options, protocols, certificateFile, keyFile);
     }
 
     // Order matters: the client's first match in our list wins, so h2 comes first.

@@ -1,4 +1,6 @@
+using System.Threading.Channels;
 using LoadBalancer.Configuration;
+using LoadBalancer.Pipeline;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,11 +16,17 @@ namespace LoadBalancer.Hosting;
 // poll: cert-manager and certbot write the two files one after the other, so a new certificate
 // beside the old key is a moment's state, not an error. The pair being served stays meanwhile.
 // It reads no backend state and tells the state task nothing: the certificate is the listener's.
+// A reload that changes tls (other files) or listenProtocols (the ALPN list) reaches it on
+// tlssettings, from the config watcher, which has already loaded the new pair: it serves that
+// pair and watches the new files from then on.
+//   Go: for { select { case <-ticker.C: if changed { swap }; case s := <-tlssettings: watch s.files; swap(s.pair) } }
 public sealed class CertificateWatcher(
-    TlsConfig tls, HttpProtocols protocols, ServerCertificate target, TimeProvider time, ILogger<CertificateWatcher> log)
+    TlsConfig tls, HttpProtocols protocols, ServerCertificate target, TimeProvider time, ILogger<CertificateWatcher> log,
+    ChannelReader<TlsSettings>? settings = null)
     : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+    static readonly Task<bool> Never = new TaskCompletionSource<bool>().Task; // Go: a nil channel
 
     // What was last looked at: the served pair's bytes to begin with.
     byte[] _certificate = target.Current.CertificateFile, _key = target.Current.KeyFile;
@@ -29,11 +37,38 @@ public sealed class CertificateWatcher(
         using var timer = new PeriodicTimer(PollInterval, time);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false)) Poll();
+            // A two-case select, as the Ticker's: one pending wait on each, re-armed when it has finished.
+            var tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+            var setting = settings?.WaitToReadAsync(stoppingToken).AsTask() ?? Never;
+            while (true)
+            {
+                await Task.WhenAny(tick, setting).ConfigureAwait(false);
+                if (setting.IsCompleted)
+                {
+                    var more = await setting.ConfigureAwait(false);
+                    while (settings!.TryRead(out var s)) Apply(s);
+                    setting = more ? settings.WaitToReadAsync(stoppingToken).AsTask() : Never;
+                }
+                if (tick.IsCompleted)
+                {
+                    if (!await tick.ConfigureAwait(false)) break;
+                    Poll();
+                    tick = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                }
+            }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>A reload's new files and protocols, with the pair loaded from them: served now, watched from now on.</summary>
+    internal void Apply(TlsSettings next)
+    {
+        (tls, protocols) = (next.Tls, next.Protocols);
+        (_certificate, _key, _invalidPending) = (next.Pair.CertificateFile, next.Pair.KeyFile, false);
+        target.Swap(next.Pair);
+        Log.CertificateLoaded(log, next.Pair.Leaf.Subject, next.Pair.Leaf.SerialNumber, next.Pair.Leaf.NotAfter.ToUniversalTime());
     }
 
     internal void Poll()

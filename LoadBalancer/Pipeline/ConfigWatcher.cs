@@ -12,13 +12,18 @@ namespace LoadBalancer.Pipeline;
 // An invalid file is logged once (when it has stayed the same for two polls, so an editor's
 // half-written file is not reported), told to the state task (ConfigRejected, for /status and
 // the reload counter), and the running configuration stays. Handlers get the new hashKey and
-// affinity cookie through RequestKeys. The next valid file is applied
+// affinity cookie through RequestKeys. On an https listen a changed tls or listenProtocols is
+// loaded here, before anything applies: a pair that cannot serve rejects the whole file (logged
+// when it has failed for a whole poll, like a half-written file, and tried again every poll, so
+// certificate files written after lb.json are picked up), and a pair that loads goes to the
+// CertificateWatcher on tlssettings. The next valid file is applied
 // even when it means what runs already (the usual fix: the edit undone), so that the operator
 // sees "Configuration reloaded" and /status's lastError clears. A changed accessLog goes to the
 // access-log writer, which reopens its output; changed limits.* to the client listener (applyLimits).
 public sealed class ConfigWatcher(
     string path, LbConfig running, StateClient state, ChannelWriter<TimeSpan> periods,
     TimeProvider time, ILogger<ConfigWatcher> log, ChannelWriter<AccessLogConfig>? accessLog = null,
+    ChannelWriter<TlsSettings>? tlsSettings = null,
     Action<LimitsConfig>? applyLimits = null, Forwarding.RequestKeys? keys = null) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
@@ -26,6 +31,8 @@ public sealed class ConfigWatcher(
     byte[]? _seen;                              // the content last looked at
     bool _invalidPending;                        // _seen does not parse; not logged yet
     bool _rejected;                              // a rejection was told since the last applied file
+    string? _tlsFailing;                         // _seen parses, but its tls pair did not load: the problem
+    bool _tlsLogged;                             // ... and it has been logged
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,9 +67,11 @@ public sealed class ConfigWatcher(
                     await state.TellAsync(new ConfigRejected(e.Message)).ConfigureAwait(false);
                 }
             }
-            return;
+            if (_tlsFailing is null) return;
+            // else: the same file, whose certificate files may have been fixed since: try again.
         }
-        _seen = bytes;
+        var fresh = _tlsFailing is null || !bytes.AsSpan().SequenceEqual(_seen);
+        if (fresh) (_seen, _tlsFailing, _tlsLogged) = (bytes, null, false);
 
         LbConfig next;
         var warnings = new List<string>();
@@ -78,19 +87,42 @@ public sealed class ConfigWatcher(
         _invalidPending = false;
         // Once per new content, even when the change means nothing else: a misspelt key is
         // exactly the edit that otherwise seems to do nothing.
-        foreach (var warning in warnings) Log.ConfigWarning(log, warning);
+        if (fresh) foreach (var warning in warnings) Log.ConfigWarning(log, warning);
         if (SameContent(next, running) && !_rejected) return;
 
         if (next.Listen != running.Listen || next.Admin != running.Admin)
         {
             Log.ListenChangeNeedsRestart(log, running.Listen.ToString(), running.Admin.ToString());
-            next = next with { Listen = running.Listen, Admin = running.Admin };
+            // The listener's own settings go with it: an http listen has no tls, an https one needs it.
+            next = next with { Listen = running.Listen, Admin = running.Admin, ListenProtocols = running.ListenProtocols, Tls = running.Tls };
         }
-        if (next.ListenProtocols != running.ListenProtocols || next.Tls != running.Tls)
+        TlsSettings? tls = null;
+        if (running.Tls is null && next.ListenProtocols != running.ListenProtocols)
         {
-            // The listener's protocols and TLS files are set when it starts (the files' contents are watched).
-            Log.EdgeChangeNeedsRestart(log);
-            next = next with { ListenProtocols = running.ListenProtocols, Tls = running.Tls };
+            // http: Kestrel fixes a cleartext listener's protocol when it binds (HTTP/1.1 or h2c;
+            // without TLS's ALPN it cannot tell them apart on one port).
+            Log.EdgeChangeNeedsRestart(log, Name(running.ListenProtocols));
+            next = next with { ListenProtocols = running.ListenProtocols };
+        }
+        else if (running.Tls is not null && (next.Tls != running.Tls || next.ListenProtocols != running.ListenProtocols))
+        {
+            try
+            {
+                tls = new TlsSettings(next.Tls!, next.ListenProtocols, Hosting.CertificatePair.Load(next.Tls!, next.ListenProtocols, path));
+                (_tlsFailing, _tlsLogged) = (null, false);
+            }
+            catch (ConfigException e)
+            {
+                // Failed for a whole poll (not a moment between two files being written): say so once.
+                if (_tlsFailing == e.Message && !_tlsLogged)
+                {
+                    _tlsLogged = _rejected = true;
+                    Log.ReloadRejected(log, e.Message);
+                    await state.TellAsync(new ConfigRejected(e.Message)).ConfigureAwait(false);
+                }
+                _tlsFailing = e.Message;
+                return;
+            }
         }
         // journal.*: the state task applies it (a new file begins with its checkpoint, so it replays alone).
         // The client listener's limits: the accept gate resizes, Kestrel's header timeout applies
@@ -98,11 +130,15 @@ public sealed class ConfigWatcher(
         if (next.Limits != running.Limits) applyLimits?.Invoke(next.Limits);
         if (next.HealthCheck.Interval != running.HealthCheck.Interval) periods.TryWrite(next.HealthCheck.Interval);
         if (next.AccessLog != running.AccessLog) accessLog?.TryWrite(next.AccessLog);
+        if (tls is not null) tlsSettings?.TryWrite(tls);
         keys?.Apply(next); // hashKey, affinity.cookie: what handlers read of each request
         running = next;
         _rejected = false;
         await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);
     }
+
+    static string Name(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols p) =>
+        p == Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2 ? "[\"h2c\"]" : "[\"http1\"]";
 
     static bool SameContent(LbConfig a, LbConfig b) =>
         a with { Backends = [] } == b with { Backends = [] } && a.Backends.SequenceEqual(b.Backends);

@@ -12,10 +12,16 @@ namespace LoadBalancer.Pipeline;
 //   periods            ConfigWatcher -> Ticker           TimeSpan: a new probe interval after a reload
 //   accesslog          handlers      -> AccessLogWriter  AccessRecord: one per request, TryWrite only
 //   accesslogsettings  ConfigWatcher -> AccessLogWriter  AccessLogConfig: a new accessLog after a reload
+//   tlssettings        ConfigWatcher -> CertificateWatcher  TlsSettings: a new tls or listenProtocols after a reload, its pair loaded
 //   journal            BackendState  -> JournalWriter    JournalBatch: every message it applied (JournalRecord), TryWrite only
 //   journalfree        JournalWriter -> BackendState     JournalBatch: written and emptied, to fill again (a free list)
 
 public readonly record struct Tick(DateTimeOffset At);
+
+/// <summary>An https listen's new tls.certificate, tls.key or listenProtocols after a reload: the
+/// files to watch from now on, and the pair the config watcher loaded from them (a pair that does
+/// not load rejects the reload instead, so this one serves).</summary>
+public sealed record TlsSettings(TlsConfig Tls, Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols Protocols, Hosting.CertificatePair Pair);
 
 // ---- events: one-way messages to the state task -------------------------------------------
 

@@ -62,6 +62,15 @@ public sealed class PipelineChannels
         SingleWriter = true,
     });
 
+    /// <summary>ConfigWatcher -> CertificateWatcher: an https listen's new tls or listenProtocols
+    /// after a reload, with the pair already loaded. One slot, the newest wins.</summary>
+    public Channel<TlsSettings> TlsSettings { get; } = Channel.CreateBounded<TlsSettings>(new BoundedChannelOptions(1)
+    {
+        FullMode = BoundedChannelFullMode.DropOldest,
+        SingleReader = true,
+        SingleWriter = true,
+    });
+
     /// <summary>BackendState -> JournalWriter: every message the state task applied, with its answer.
     /// Only the state task writes, only with TryWrite (see Journal.cs): a full channel is a gap in
     /// the journal, counted and marked, never a pick waiting for a disk.</summary>
