@@ -231,7 +231,9 @@ public sealed class TlsListenerTests : IAsyncDisposable
 
         Assert.Equal(20, (await HandshakeAsync()).Serial);
         Assert.Equal("backend-a", await open.GetStringAsync("/after")); // an open connection goes on
-        Assert.Contains("changed: tls", (await lb.Logs.WaitForAsync("Configuration reloaded")).Message);
+        var reloaded = (await lb.Logs.WaitForAsync("Configuration reloaded")).Message;
+        Assert.Contains($"tls.certificate {CertificatePath} -> {Path.Combine(_dir, "other", "lb.pem")}", reloaded);
+        Assert.Contains($"tls.key {KeyPath} -> {Path.Combine(_dir, "other", "lb.key")}", reloaded);
         // The new files are the ones watched now; the old ones are not.
         using var stale = _ca.Issue(21);
         TestCa.WritePem(stale, CertificatePath, KeyPath);
@@ -281,6 +283,7 @@ public sealed class TlsListenerTests : IAsyncDisposable
 
         await ReloadAsync(c => c["listenProtocols"] = new JsonArray("h2"));
         await lb.Logs.WaitForCountAsync("TLS certificate loaded", 2, TimeSpan.FromSeconds(5));
+        await lb.Logs.WaitForAsync("changed: listenProtocols [http1] -> [h2]");
         Assert.Equal("h2", (await HandshakeAsync()).Alpn);
         using var h2 = Client(HttpVersion.Version20);
         using var answer = await h2.GetAsync("/h2");
