@@ -1,5 +1,6 @@
 using LoadBalancer.Configuration;
 using LoadBalancer.Hosting;
+using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using LoadBalancer.Tests.Support;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -96,6 +97,36 @@ public sealed class CertificateWatcherTests : IDisposable
 
         Assert.Equal(1, Served);
         Assert.Empty(_logs.Lines);
+    }
+
+    // The loop itself: a two-case select over its ticker (a fake clock here) and tlssettings.
+    [Fact]
+    public async Task Loop_TlsSettingsFromAReload_ServedAtOnceThenItsFilesAreTheWatchedOnes()
+    {
+        var time = new FakeTimeProvider();
+        var settings = System.Threading.Channels.Channel.CreateBounded<LoadBalancer.Pipeline.TlsSettings>(1);
+        using var watcher = new CertificateWatcher(_tls, HttpProtocols.Http1AndHttp2, _served, time,
+            _loggerFactory.CreateLogger<CertificateWatcher>(), settings.Reader);
+        await watcher.StartAsync(CancellationToken.None);
+        var other = new TlsConfig(Path.Combine(_dir, "other.pem"), Path.Combine(_dir, "other.key"));
+        void WriteOther(long serial) { using var c = _ca.Issue(serial); TestCa.WritePem(c, other.Certificate, other.Key); }
+        WriteOther(7);
+
+        // What the config watcher sends: the new names, the protocols, the pair it loaded from them.
+        await settings.Writer.WriteAsync(new(other, HttpProtocols.Http1, CertificatePair.Load(other, HttpProtocols.Http1, Path.Combine(_dir, "lb.json"))));
+        await _logs.WaitForCountAsync("TLS certificate loaded", 1);
+        Assert.Equal(7, Served); // no tick needed
+        Assert.Equal(HttpProtocols.Http1, _served.Current.Protocols);
+
+        // From then on the new files are watched, with the new protocols; the old ones are not.
+        Write(8);
+        WriteOther(9);
+        time.Advance(CertificateWatcher.PollInterval);
+        await _logs.WaitForCountAsync("TLS certificate loaded", 2);
+        Assert.Equal(9, Served);
+        Assert.Equal(HttpProtocols.Http1, _served.Current.Protocols);
+        Assert.Equal([SslApplicationProtocol.Http11], _served.Current.Options.ApplicationProtocols);
+        await watcher.StopAsync(CancellationToken.None);
     }
 
     public void Dispose()
