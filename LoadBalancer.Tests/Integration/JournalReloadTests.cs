@@ -49,6 +49,44 @@ public sealed class JournalReloadTests
         }
     }
 
+    // A folder is refused by the loader, so the reload is rejected and the journal stays as it
+    // was. A file that cannot be created (here in /proc, which even root cannot write) turns the
+    // journal off with one error naming it; requests go on, and a good path works again.
+    [Fact]
+    public async Task JournalPath_ReloadToAFolderOrAFileThatCannotOpen_RequestsGoOnAndAGoodPathWorksAgain()
+    {
+        await using var backend = await TestBackend.StartAsync("a");
+        var config = Balancer.Config(backend);
+        await using var lb = await Balancer.StartAsync(config);
+        var folder = Path.GetDirectoryName(lb.ConfigPath)!;
+        var notAFile = Directory.CreateDirectory(Path.Combine(folder, "a-folder")).FullName;
+        const string cannotCreate = "/proc/lb-test.journal";
+        var good = Path.Combine(folder, "good.journal");
+
+        config["journal"] = new JsonObject { ["path"] = notAFile };
+        await lb.WriteConfigAsync(config);
+        var rejected = await lb.Logs.WaitForAsync("rejected", TimeSpan.FromSeconds(10));
+        Assert.Contains("journal.path", rejected.Message);
+        Assert.Contains("is a folder", rejected.Message);
+
+        config["journal"] = new JsonObject { ["path"] = cannotCreate };
+        await lb.WriteConfigAsync(config);
+        var error = await lb.Logs.WaitForAsync("Journal: cannot open", TimeSpan.FromSeconds(10));
+        Assert.Contains(cannotCreate, error.Message);
+        await RequestsAsync(lb, 3);
+
+        config["journal"] = new JsonObject { ["path"] = good };
+        await lb.WriteConfigAsync(config);
+        await lb.Logs.WaitForCountAsync("Configuration reloaded", 2, TimeSpan.FromSeconds(10));
+        await RequestsAsync(lb, 4);
+        await lb.App.StopAsync();
+
+        var stdout = new StringWriter();
+        Assert.Equal(0, await ReplayCommand.Run(good, null, false, stdout, new StringWriter()));
+        Assert.Contains(" 4 picks, 0 divergences", stdout.ToString());
+        Assert.Single(lb.Logs.Lines, l => l.Message.Contains("Journal: cannot open", StringComparison.Ordinal));
+    }
+
     static async Task RequestsAsync(Balancer lb, int n)
     {
         for (var i = 0; i < n; i++)
