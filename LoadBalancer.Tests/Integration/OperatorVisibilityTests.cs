@@ -100,8 +100,11 @@ public sealed class OperatorVisibilityTests
     [Fact]
     public async Task RequestDuration_NoHealthyBackend_The503CountedWithBackendNone()
     {
+        // Unhealthy but still listening: a stopped backend's port is free, and the balancer's own
+        // listener (port 0) could be given it, so that its probes of "down" came back to itself as
+        // 503s counted here too (seen once: a count of 2).
         await using var down = await TestBackend.StartAsync("down");
-        await down.StopAsync();
+        down.HealthStatus = StatusCodes.Status500InternalServerError;
         var config = Balancer.Config(down);
         config["healthCheck"]!["unhealthyThreshold"] = 1;
         await using var lb = await Balancer.StartAsync(config);
