@@ -435,6 +435,48 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Contains("no PEM certificate", message);
     }
 
+    // A name that points at a device or a huge file: an error naming the key, at once, not a
+    // read until memory runs out (BoundedFile).
+    [Fact]
+    public void Parse_CaFileIsADevice_RefusedAsTooLarge()
+    {
+        var message = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Encoding.UTF8.GetBytes(
+            """{ "backends": [ { "url": "https://h", "tls": { "ca": "/dev/zero" } } ] }"""), Path.Combine(_dir, "lb.json"))).Message;
+
+        Assert.Contains("backends[0].tls.ca: /dev/zero: larger than 4 MiB", message);
+    }
+
+    [Fact]
+    public void Load_ConfigFileOver16MiB_RefusedNamingIt()
+    {
+        var path = Path.Combine(_dir, "lb.json");
+        using (var file = System.IO.File.Create(path)) file.SetLength(BoundedFile.ConfigLimit + 1L); // zeros: never parsed
+
+        var message = Assert.Throws<ConfigException>(() => ConfigLoader.Load(path)).Message;
+
+        Assert.Equal($"{path}: {BoundedFile.Describe(BoundedFile.ConfigLimit)}", message);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(100_000)]
+    [InlineData(BoundedFile.PemLimit)]
+    [InlineData(BoundedFile.PemLimit + 1)]
+    [InlineData(BoundedFile.PemLimit + 5000)]
+    public void BoundedFile_Read_TheBytesOrLimitPlusOne(int size)
+    {
+        var path = Path.Combine(_dir, "f.bin");
+        var bytes = new byte[size];
+        new Random(size).NextBytes(bytes);
+        System.IO.File.WriteAllBytes(path, bytes);
+
+        var read = BoundedFile.Read(path, BoundedFile.PemLimit);
+
+        Assert.Equal(bytes.AsSpan(0, Math.Min(size, BoundedFile.PemLimit + 1)).ToArray(), read);
+        Assert.Equal(size > BoundedFile.PemLimit, BoundedFile.TooLarge(read, BoundedFile.PemLimit));
+    }
+
     // ---- unknown keys: a warning each, not an error (unless strict, below) -------------------
 
     static List<string> Warnings(string json)

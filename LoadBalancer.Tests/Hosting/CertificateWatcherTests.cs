@@ -88,6 +88,29 @@ public sealed class CertificateWatcherTests : IDisposable
     }
 
     [Fact]
+    public void Poll_CertificateReplacedByAHugeFile_RejectedOnceAsTooLargeAndTheOldPairServes()
+    {
+        using (var file = File.Create(_tls.Certificate)) file.SetLength(BoundedFile.PemLimit + 1L);
+
+        for (var i = 0; i < 3; i++) _watcher.Poll();
+
+        Assert.Equal(1, Served);
+        Assert.Equal(1, Rejections);
+        var error = _logs.Lines.Single(l => l.Level == LogLevel.Error).Message;
+        Assert.Contains("tls.certificate", error);
+        Assert.Contains("larger than 4 MiB", error);
+    }
+
+    [Fact]
+    public void Load_CertificateIsADevice_RefusedNamingTheKey()
+    {
+        var message = Assert.Throws<ConfigException>(() =>
+            CertificatePair.Load(_tls with { Certificate = "/dev/zero" }, HttpProtocols.Http1AndHttp2, "lb.json")).Message;
+
+        Assert.Equal($"lb.json: tls.certificate: /dev/zero: {BoundedFile.Describe(BoundedFile.PemLimit)}", message);
+    }
+
+    [Fact]
     public void Poll_FilesGone_KeepsServingWithoutAWord()
     {
         File.Delete(_tls.Certificate);

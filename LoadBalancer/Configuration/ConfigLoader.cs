@@ -26,7 +26,7 @@ public static class ConfigLoader
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = BoundedFile.Read(path, BoundedFile.ConfigLimit);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -43,6 +43,7 @@ public static class ConfigLoader
     /// <param name="strict">An unknown key is an error (ConfigException), not a warning.</param>
     public static LbConfig Parse(ReadOnlyMemory<byte> json, string path, List<string>? warnings = null, bool strict = false)
     {
+        if (json.Length > BoundedFile.ConfigLimit) throw new ConfigException($"{path}: {BoundedFile.Describe(BoundedFile.ConfigLimit)}");
         JsonDocument doc;
         try
         {
@@ -326,7 +327,9 @@ public static class ConfigLoader
             string text;
             try
             {
-                text = File.ReadAllText(path);
+                var bytes = BoundedFile.Read(path, BoundedFile.PemLimit);
+                if (BoundedFile.TooLarge(bytes, BoundedFile.PemLimit)) throw Error(key, $"{path}: {BoundedFile.Describe(BoundedFile.PemLimit)}");
+                text = System.Text.Encoding.UTF8.GetString(bytes);
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
             {

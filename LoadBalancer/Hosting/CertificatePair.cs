@@ -61,7 +61,7 @@ public sealed class CertificatePair
     {
         try
         {
-            return File.ReadAllBytes(path);
+            return BoundedFile.Read(path, BoundedFile.PemLimit); // too large: FromPem says so
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -75,6 +75,8 @@ public sealed class CertificatePair
 
     internal static CertificatePair FromPem(byte[] certificateFile, byte[] keyFile, TlsConfig tls, HttpProtocols protocols)
     {
+        if (BoundedFile.TooLarge(certificateFile, BoundedFile.PemLimit)) throw new ConfigException($"tls.certificate: {tls.Certificate}: {BoundedFile.Describe(BoundedFile.PemLimit)}");
+        if (BoundedFile.TooLarge(keyFile, BoundedFile.PemLimit)) throw new ConfigException($"tls.key: {tls.Key}: {BoundedFile.Describe(BoundedFile.PemLimit)}");
         var chain = new X509Certificate2Collection();
         try
         {

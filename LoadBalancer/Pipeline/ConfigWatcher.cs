@@ -145,7 +145,7 @@ public sealed class ConfigWatcher(
 
     byte[]? TryRead()
     {
-        try { return File.ReadAllBytes(path); }
+        try { return BoundedFile.Read(path, BoundedFile.ConfigLimit); } // too large: Parse says so, once
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 }
