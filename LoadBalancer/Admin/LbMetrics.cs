@@ -25,6 +25,7 @@ public sealed class LbMetrics : IDisposable
     readonly Counter<long> _failures;
     readonly Histogram<double> _probeSeconds;
     readonly Histogram<double> _requestSeconds;
+    readonly Counter<long> _grpcCalls;
     readonly Counter<long> _retries;
     readonly Counter<long> _ejections;
     readonly Histogram<double> _queueWaitSeconds;
@@ -55,6 +56,8 @@ public sealed class LbMetrics : IDisposable
             description: "Request start to response end as the client sees it, by the backend that answered (none: the balancer itself) and status class.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         _meter.CreateObservableGauge("loadbalancer.pool.connections.open", () => Observe(static g => g.OpenConnections), description: "Open pooled connections, by backend.");
+        _grpcCalls = _meter.CreateCounter<long>("loadbalancer.grpc.calls",
+            description: "gRPC calls by the grpc-status their client got (0 OK ... 16; other: not a gRPC code; none: the call ended without one) and the backend that answered (none: the balancer itself). The request histogram's code is HTTP's, which is 200 for a failed gRPC call.");
         _retries = _meter.CreateCounter<long>("loadbalancer.retries", description: "Forward attempts that were retries on another backend.");
         _ejections = _meter.CreateCounter<long>("loadbalancer.ejections", description: "Passive-health ejections, by backend.");
         // Observed rather than added to, so that both series exist at 0 from the first scrape and
@@ -152,6 +155,20 @@ public sealed class LbMetrics : IDisposable
         var tags = Tags(backend ?? NoBackend, address);
         tags.Add("code", CodeClass(status));
         _requestSeconds.Record(elapsed.TotalSeconds, tags);
+    }
+
+    /// <summary>From a request handler, once per gRPC call (content-type application/grpc...):
+    /// grpcStatus as GrpcErrors.FinalStatus gives it, one of a fixed set of strings.</summary>
+    public void GrpcCall(string? backend, string grpcStatus, string? address = null)
+    {
+        if (address is null)
+        {
+            _grpcCalls.Add(1, Backend(backend ?? NoBackend), new("grpc_status", grpcStatus));
+            return;
+        }
+        var tags = Tags(backend ?? NoBackend, address);
+        tags.Add("grpc_status", grpcStatus);
+        _grpcCalls.Add(1, tags);
     }
 
     static string CodeClass(int status) => status is >= 100 and < 600 ? CodeClasses[status / 100 - 1] : "other";

@@ -50,6 +50,24 @@ public static class GrpcErrors
         && (context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers && trailers.TryGetValue("grpc-status", out var t) ? t : context.Response.Headers["grpc-status"])
             == "14";
 
+    // The label values a grpc-status may become: gRPC's seventeen codes, and two more. A backend
+    // may send anything in grpc-status; a label made of it would let one backend grow /metrics
+    // without bound, so anything else is "other".
+    static readonly string[] Codes = [.. Enumerable.Range(0, 17).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+    public const string NoStatus = "none", OtherStatus = "other";
+
+    /// <summary>The grpc-status the client got, for the metric: from the trailers, or from the
+    /// headers of a trailers-only answer (the balancer's own among them); "none" when the call
+    /// ended without one (reset, or the client left); "other" when it is not one of gRPC's codes.</summary>
+    public static string FinalStatus(HttpContext context)
+    {
+        var value = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers is { } trailers && trailers.TryGetValue("grpc-status", out var t)
+            ? t : context.Response.Headers["grpc-status"];
+        if (value.Count == 0) return NoStatus;
+        return value.Count == 1 && int.TryParse(value[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var code)
+            && code is >= 0 and < 17 && value[0]!.Length <= 2 ? Codes[code] : OtherStatus;
+    }
+
     // grpc-message: percent-encode everything outside printable ASCII, and '%' itself (gRPC over HTTP/2 spec).
     static string Encode(string text)
     {

@@ -155,6 +155,7 @@ public sealed class ProxyEndpoint(StateClient state, IHttpForwarder forwarder, L
         var status = left ? ClientClosedRequest : context.Response.StatusCode;
         var elapsed = Stopwatch.GetElapsedTime(start);
         metrics.Request(answeredBy?.Url, status, elapsed, answeredBy?.Address);
+        if (GrpcErrors.IsGrpc(context.Request)) metrics.GrpcCall(answeredBy?.Url, GrpcErrors.FinalStatus(context), answeredBy?.Address);
         if (record is not null) accessLog.Write(record.Finish(context, status, answeredBy, left ? Termination.Client : end, elapsed));
     }
 
