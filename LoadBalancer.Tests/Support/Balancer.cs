@@ -46,17 +46,28 @@ public sealed class Balancer : IAsyncDisposable
         var dir = directory ?? Directory.CreateTempSubdirectory("lb-test-").FullName;
         var path = Path.Combine(dir, "lb.json");
         await File.WriteAllTextAsync(path, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        var logs = new LogSink();
-        var app = Program.Build(ConfigLoader.Load(path), path, new Program.Options
+        // A test that stops a backend frees its port, and port 0 may then give that very port to
+        // this balancer's listener: its probes of the "stopped" backend would reach itself. Rare,
+        // but then the whole test means something else, so such a start is made again.
+        var backendPorts = (config["backends"] as JsonArray ?? []).Select(b => b?["url"]?.GetValue<string>())
+            .Select(u => Uri.TryCreate(u, UriKind.Absolute, out var uri) ? uri.Port : -1).ToHashSet();
+        for (var attempt = 1; ; attempt++)
         {
-            Time = time ?? TimeProvider.System,
-            Probe = probe,
-            MeterName = $"LoadBalancer.Test.{Guid.NewGuid():N}", // each balancer exports only its own metrics
-            Logging = l => { l.AddProvider(logs); l.SetMinimumLevel(LogLevel.Debug); },
-            ShutdownTimeout = shutdownTimeout ?? new Program.Options().ShutdownTimeout,
-        });
-        await app.StartAsync();
-        return new Balancer(dir, path, app, logs);
+            var logs = new LogSink();
+            var app = Program.Build(ConfigLoader.Load(path), path, new Program.Options
+            {
+                Time = time ?? TimeProvider.System,
+                Probe = probe,
+                MeterName = $"LoadBalancer.Test.{Guid.NewGuid():N}", // each balancer exports only its own metrics
+                Logging = l => { l.AddProvider(logs); l.SetMinimumLevel(LogLevel.Debug); },
+                ShutdownTimeout = shutdownTimeout ?? new Program.Options().ShutdownTimeout,
+            });
+            await app.StartAsync();
+            if (attempt == 5 || !backendPorts.Contains(app.ClientUri().Port) && !backendPorts.Contains(app.AdminUri().Port))
+                return new Balancer(dir, path, app, logs);
+            await app.StopAsync();
+            await app.DisposeAsync();
+        }
     }
 
     /// <summary>Rewrites lb.json in place (the config watcher picks it up within a second).</summary>
