@@ -35,7 +35,7 @@ namespace LoadBalancer;
 //
 //   BackendState --journal (TryWrite only, journal.path set)--> JournalWriter --> journal.path
 //        ^-----journalfree (emptied batches back), events (CheckpointWanted)-----'
-public static class Program
+public static partial class Program
 {
     // Socket completions run inline on the socket engine's epoll thread instead of being queued to
     // the thread pool: on one core this removes a thread hop (and often a context switch) from
@@ -134,18 +134,7 @@ public static class Program
         // binds lb.json's addresses instead, which is what happens.)
         builder.Configuration.Sources.Clear();
 
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        // We log each failed forward ourselves, at Debug. YARP logs every one at Warning with a
-        // stack trace, even an attempt that is then retried and succeeds: keep only its errors.
-        builder.Logging.AddFilter("Yarp", LogLevel.Error);
-        // The host logs a failed start with its stack trace ("Hosting failed to start") and
-        // rethrows: Main says a listener that cannot bind in one line, and anything else
-        // surfaces with its trace anyway. A failed BackgroundService is still logged (Critical).
-        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-        options.Logging?.Invoke(builder.Logging);
+        ConfigureLogging(builder.Logging, options);
 
         // Graceful stop: ShutdownDrain closes the listening sockets and gives open client
         // connections a short grace; then Kestrel lets requests finish (up to 30 s in all), then
@@ -156,45 +145,10 @@ public static class Program
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ShutdownDrain>());
         TrackingListenerFactory.Decorate(builder.Services);
 
-        ListenOptions? clientListener = null, adminListener = null;
-        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(o =>
-        {
-            o.UnsafePreferInlineScheduling = Environment.GetEnvironmentVariable(InlineCompletions) == "1";
-            // Read-ahead per client connection, at the socket: the transport's default (1 MiB) let a
-            // client that sends faster than its backend reads make the balancer hold about 1.3 MiB
-            // per connection (scripts/conn-memory.sh, cases e and f; docs/performance.md).
-            o.MaxReadBufferSize = ReadAhead;
-        });
         var connectionLimit = new ClientConnectionLimit(config.Limits.MaxClientConnections);
         // https listen: the pair is loaded now (a broken one throws ConfigException) and watched below.
         var certificate = config.Tls is { } tls ? new ServerCertificate(CertificatePair.Load(tls, config.ListenProtocols, configPath)) : null;
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = null; // no body limit: bodies stream through
-            // Slow-loris: Kestrel's own timer, checked on its heartbeat (408, then close).
-            k.Limits.RequestHeadersTimeout = config.Limits.RequestHeadersTimeout;
-            k.Limits.MaxRequestBufferSize = ReadAhead; // the same bound past the transport
-            k.Listen(connectionLimit.EndPoint(EndPoint(config.Listen)), l =>
-            {
-                clientListener = l;
-                // Kestrel's HTTP/2 limits stay as they are. On https both, and the pair's ALPN offers
-                // what listenProtocols says (a reload changes it); on http one, fixed when it binds.
-                l.Protocols = certificate is null ? config.ListenProtocols : HttpProtocols.Http1AndHttp2;
-                l.Use(connectionLimit.Release);
-                l.Use(k.ApplicationServices.GetRequiredService<ShutdownDrain>().CountConnections);
-                if (certificate is not null)
-                {
-                    l.UseHttps(certificate.HandshakeOptions()); // innermost: the counts above include handshakes
-                    l.Use(certificate.RequireAgreedProtocol);
-                }
-            });
-            k.Listen(EndPoint(config.Admin), l =>
-            {
-                adminListener = l;
-                l.Use(next => connection => { connection.Items[AdminConnection] = AdminConnection; return next(connection); });
-            });
-        });
+        var listeners = ConfigureListeners(builder, config, connectionLimit, certificate);
 
         // The channels and the stages. Registered sink first: hosted services start in this
         // order and stop in reverse (after Kestrel, which stops first), so the config watcher
@@ -306,9 +260,9 @@ public static class Program
         var bound = app.Services.GetRequiredService<BoundAddresses>();
         lifetime.ApplicationStarted.Register(() =>
         {
-            bound.Client = new Uri(Url(clientListener!, config.Listen.Scheme));
-            bound.Admin = new Uri(Url(adminListener!));
-            Log.Started(startLog, Url(clientListener!, config.Listen.Scheme), Url(adminListener!), config.Balancing,
+            bound.Client = new Uri(Url(listeners.Client!, config.Listen.Scheme));
+            bound.Admin = new Uri(Url(listeners.Admin!));
+            Log.Started(startLog, Url(listeners.Client!, config.Listen.Scheme), Url(listeners.Admin!), config.Balancing,
                 string.Join(", ", config.Backends.Select(b => b.Weight == 1 ? b.Url : $"{b.Url} (weight {b.Weight})")));
         });
         lifetime.ApplicationStopped.Register(metrics.Dispose);
@@ -324,14 +278,6 @@ public static class Program
 
     public static Uri ClientUri(this WebApplication app) => app.Services.GetRequiredService<BoundAddresses>().Client!;
     public static Uri AdminUri(this WebApplication app) => app.Services.GetRequiredService<BoundAddresses>().Admin!;
-
-    static readonly object AdminConnection = new();
-
-    static bool IsAdmin(HttpContext context) =>
-        context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionItemsFeature>()?.Items.ContainsKey(AdminConnection) == true;
-
-    static IPEndPoint EndPoint(Uri uri) =>
-        new(uri.IsLoopback && !IPAddress.TryParse(uri.Host.Trim('[', ']'), out _) ? IPAddress.Loopback : IPAddress.Parse(uri.Host.Trim('[', ']')), uri.Port);
 
     static string Url(ListenOptions l, string scheme = "http") => $"{scheme}://{l.IPEndPoint}";
 

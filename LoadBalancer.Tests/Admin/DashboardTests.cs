@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using LoadBalancer.Admin.Dashboard;
-using LoadBalancer.Pipeline;
 using LoadBalancer.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -135,13 +134,14 @@ public sealed partial class DashboardTests
         await using var lb = await Balancer.StartAsync(config);
         for (var i = 0; i < 5; i++) await lb.Client.GetStringAsync("/");
 
-        // The writer takes each record a moment after the state task wrote it: look until it has.
-        // Looked at in process, every 10 ms: asking /dashboard/data in a tight loop would itself
-        // journal a batch per ask, and on a loaded machine (the suite in parallel) could fill the
-        // journal's 128 batches before the writer's thread ran, which the journal counts as dropped.
-        var writer = lb.App.Services.GetRequiredService<JournalWriter>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (writer.RecordsRead < 10 && DateTime.UtcNow < deadline) await Task.Delay(10); // 5 picks + 5 outcomes at least
+        // The writer takes each record a moment after the state task wrote it, and writes the
+        // file once it has taken what waits: wait for the lines (woken by the file system), then
+        // ask once. Asking /dashboard/data in a loop instead would itself journal a batch per ask,
+        // and on a loaded machine could fill the journal's 128 batches before the writer ran.
+        var file = Path.Combine(Path.GetDirectoryName(lb.ConfigPath)!, "journal.jsonl");
+        await AccessLogFile.WaitForLinesAsync(file, lines =>
+            lines.Count(l => l.StartsWith("{\"t\":\"pick\"", StringComparison.Ordinal)) >= 5
+            && lines.Count(l => l.StartsWith("{\"t\":\"outcome\"", StringComparison.Ordinal)) >= 5);
         var journal = Channel(await DataAsync(lb), "journal");
 
         Assert.True(journal.GetProperty("enabled").GetBoolean());

@@ -26,7 +26,7 @@ public static class ConfigDiff
 
         Value("listen", before.Listen, after.Listen);
         Value("admin", before.Admin, after.Admin);
-        Value("listenProtocols", Protocols(before), Protocols(after));
+        Value("listenProtocols", ConfigLoader.ListenProtocolsText(before), ConfigLoader.ListenProtocolsText(after));
         Value("tls.certificate", before.Tls?.Certificate ?? "none", after.Tls?.Certificate ?? "none");
         Value("tls.key", before.Tls?.Key ?? "none", after.Tls?.Key ?? "none");
         Value("balancing", before.Balancing, after.Balancing);
@@ -87,14 +87,6 @@ public static class ConfigDiff
 
         return changes.Count == 0 ? NoChange : string.Join(", ", changes);
     }
-
-    // As lb.json spells them: ["http1", "h2"] on https, ["h2c"] on http.
-    static string Protocols(LbConfig c) => c.ListenProtocols switch
-    {
-        Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1AndHttp2 => "[http1, h2]",
-        Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2 => c.Listen.Scheme == "https" ? "[h2]" : "[h2c]",
-        _ => "[http1]",
-    };
 
     static string Off(TimeSpan t) => t == TimeSpan.Zero ? "off" : Durations.Format(t);
     static string Age(TimeSpan? t) => t is { } d ? Durations.Format(d) : "none";

@@ -41,6 +41,16 @@ public static class ConfigLoader
 
     /// <param name="warnings">Receives one line per unknown key; null to ignore them.</param>
     /// <param name="strict">An unknown key is an error (ConfigException), not a warning.</param>
+    /// <summary>listenProtocols as lb.json spells it, for log lines: [http1, h2], or quoted,
+    /// ["h2c"]. h2 on https, h2c on http.</summary>
+    public static string ListenProtocolsText(LbConfig config, bool quoted = false)
+    {
+        var names = new List<string>();
+        if (config.ListenProtocols.HasFlag(HttpProtocols.Http1)) names.Add("http1");
+        if (config.ListenProtocols.HasFlag(HttpProtocols.Http2)) names.Add(config.Listen.Scheme == "https" ? "h2" : "h2c");
+        return $"[{string.Join(", ", quoted ? names.Select(n => $"\"{n}\"") : names)}]";
+    }
+
     public static LbConfig Parse(ReadOnlyMemory<byte> json, string path, List<string>? warnings = null, bool strict = false)
     {
         if (json.Length > BoundedFile.ConfigLimit) throw new ConfigException($"{path}: {BoundedFile.Describe(BoundedFile.ConfigLimit)}");

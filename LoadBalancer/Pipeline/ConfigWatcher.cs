@@ -9,14 +9,14 @@ namespace LoadBalancer.Pipeline;
 // ticker about a new probe interval. It polls: reading a small file twice a second is cheap,
 // and unlike a file-system watcher it sees every way a file gets replaced (in-place rewrite,
 // rename over it, a Kubernetes ConfigMap's symlink swap) on every file system.
-// An invalid file is logged once (when it has stayed the same for two polls, so an editor's
-// half-written file is not reported), told to the state task (ConfigRejected, for /status and
-// the reload counter), and the running configuration stays. Handlers get the new hashKey and
-// affinity cookie through RequestKeys. On an https listen a changed tls or listenProtocols is
-// loaded here, before anything applies: a pair that cannot serve rejects the whole file (logged
-// when it has failed for a whole poll, like a half-written file, and tried again every poll, so
-// certificate files written after lb.json are picked up), and a pair that loads goes to the
-// CertificateWatcher on tlssettings. The next valid file is applied
+// On an https listen a changed tls or listenProtocols is loaded here, before anything applies,
+// and a pair that loads goes to the CertificateWatcher on tlssettings. A file that cannot apply
+// (it does not parse, or its pair cannot serve) is logged once, when it has failed the same way
+// for a whole poll (so an editor's half-written file, or certificate files written one after the
+// other, are not reported), told to the state task (ConfigRejected, for /status and the reload
+// counter), and the running configuration stays; it is tried again every poll, so files that
+// appear after lb.json names them are picked up. Handlers get the new hashKey and affinity cookie
+// through RequestKeys. The next valid file is applied
 // even when it means what runs already (the usual fix: the edit undone), so that the operator
 // sees "Configuration reloaded" and /status's lastError clears. A changed accessLog goes to the
 // access-log writer, which reopens its output; changed limits.* to the client listener (applyLimits).
@@ -29,10 +29,9 @@ public sealed class ConfigWatcher(
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
 
     byte[]? _seen;                              // the content last looked at
-    bool _invalidPending;                        // _seen does not parse; not logged yet
+    string? _failing;                            // why _seen could not apply (it does not parse, or its tls pair does not load)
+    bool _failLogged;                            // ... and that has been said
     bool _rejected;                              // a rejection was told since the last applied file
-    string? _tlsFailing;                         // _seen parses, but its tls pair did not load: the problem
-    bool _tlsLogged;                             // ... and it has been logged
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -54,37 +53,33 @@ public sealed class ConfigWatcher(
     {
         var bytes = TryRead();
         if (bytes is null) return; // mid-rename or deleted: keep what runs, look again next time
-        if (_seen is not null && bytes.AsSpan().SequenceEqual(_seen))
-        {
-            if (_invalidPending) // unchanged for a whole poll: not an editor mid-write
-            {
-                _invalidPending = false;
-                try { ConfigLoader.Parse(bytes, path); }
-                catch (ConfigException e)
-                {
-                    Log.ReloadRejected(log, e.Message);
-                    _rejected = true;
-                    await state.TellAsync(new ConfigRejected(e.Message)).ConfigureAwait(false);
-                }
-            }
-            if (_tlsFailing is null) return;
-            // else: the same file, whose certificate files may have been fixed since: try again.
-        }
-        var fresh = _tlsFailing is null || !bytes.AsSpan().SequenceEqual(_seen);
-        if (fresh) (_seen, _tlsFailing, _tlsLogged) = (bytes, null, false);
+        var fresh = _seen is null || !bytes.AsSpan().SequenceEqual(_seen);
+        if (!fresh && _failing is null) return; // nothing new since it applied
+        if (fresh) (_seen, _failing, _failLogged) = (bytes, null, false);
 
         LbConfig next;
+        TlsSettings? tls;
         var warnings = new List<string>();
         try
         {
             next = ConfigLoader.Parse(bytes, path, warnings);
+            tls = TlsChange(next);
         }
-        catch (ConfigException)
+        catch (ConfigException e)
         {
-            _invalidPending = true;
+            // Said once, when it has failed the same way for a whole poll: not an editor's
+            // half-written file, nor certificate files written one after the other. Tried again
+            // every poll meanwhile, so files that appear after lb.json names them are picked up.
+            if (_failing == e.Message && !_failLogged)
+            {
+                _failLogged = _rejected = true;
+                Log.ReloadRejected(log, e.Message);
+                await state.TellAsync(new ConfigRejected(e.Message)).ConfigureAwait(false);
+            }
+            _failing = e.Message;
             return;
         }
-        _invalidPending = false;
+        _failing = null;
         // Once per new content, even when the change means nothing else: a misspelt key is
         // exactly the edit that otherwise seems to do nothing.
         if (fresh) foreach (var warning in warnings) Log.ConfigWarning(log, warning);
@@ -96,33 +91,12 @@ public sealed class ConfigWatcher(
             // The listener's own settings go with it: an http listen has no tls, an https one needs it.
             next = next with { Listen = running.Listen, Admin = running.Admin, ListenProtocols = running.ListenProtocols, Tls = running.Tls };
         }
-        TlsSettings? tls = null;
         if (running.Tls is null && next.ListenProtocols != running.ListenProtocols)
         {
             // http: Kestrel fixes a cleartext listener's protocol when it binds (HTTP/1.1 or h2c;
             // without TLS's ALPN it cannot tell them apart on one port).
-            Log.EdgeChangeNeedsRestart(log, Name(running.ListenProtocols));
+            Log.EdgeChangeNeedsRestart(log, ConfigLoader.ListenProtocolsText(running, quoted: true));
             next = next with { ListenProtocols = running.ListenProtocols };
-        }
-        else if (running.Tls is not null && (next.Tls != running.Tls || next.ListenProtocols != running.ListenProtocols))
-        {
-            try
-            {
-                tls = new TlsSettings(next.Tls!, next.ListenProtocols, Hosting.CertificatePair.Load(next.Tls!, next.ListenProtocols, path));
-                (_tlsFailing, _tlsLogged) = (null, false);
-            }
-            catch (ConfigException e)
-            {
-                // Failed for a whole poll (not a moment between two files being written): say so once.
-                if (_tlsFailing == e.Message && !_tlsLogged)
-                {
-                    _tlsLogged = _rejected = true;
-                    Log.ReloadRejected(log, e.Message);
-                    await state.TellAsync(new ConfigRejected(e.Message)).ConfigureAwait(false);
-                }
-                _tlsFailing = e.Message;
-                return;
-            }
         }
         // journal.*: the state task applies it (a new file begins with its checkpoint, so it replays alone).
         // The client listener's limits: the accept gate resizes, Kestrel's header timeout applies
@@ -137,8 +111,12 @@ public sealed class ConfigWatcher(
         await state.TellAsync(new ConfigChanged(next)).ConfigureAwait(false);
     }
 
-    static string Name(Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols p) =>
-        p == Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2 ? "[\"h2c\"]" : "[\"http1\"]";
+    // On an https listen whose tls or listenProtocols changed (and not the listen itself): the new
+    // pair, loaded now. One that cannot serve throws, and the file is rejected like a bad one.
+    TlsSettings? TlsChange(LbConfig next) =>
+        running.Tls is not null && next.Listen == running.Listen && (next.Tls != running.Tls || next.ListenProtocols != running.ListenProtocols)
+            ? new TlsSettings(next.Tls!, next.ListenProtocols, Hosting.CertificatePair.Load(next.Tls!, next.ListenProtocols, path))
+            : null;
 
     static bool SameContent(LbConfig a, LbConfig b) =>
         a with { Backends = [] } == b with { Backends = [] } && a.Backends.SequenceEqual(b.Backends);
